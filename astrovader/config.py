@@ -1,0 +1,318 @@
+"""Run configuration: dataclasses that round-trip through YAML.
+
+A run is described by a :class:`RunConfig` with three parts:
+
+* :class:`ModelConfig` -- architecture, latent size J, number of clusters K, likelihood.
+* :class:`TrainConfig` -- optimiser, batch size and the training recipe (s3VDC, classic
+  VaDE, KL annealing) with its schedule lengths.
+* :class:`DataConfig` -- where the stamps come from and how they are preprocessed.
+
+Presets live as YAML files in the repository's ``models/`` folder (also installed to
+``<prefix>/share/astrovader/models``) and are loaded with :func:`load_preset`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "ModelConfig",
+    "TrainConfig",
+    "DataConfig",
+    "RunConfig",
+    "load_config",
+    "save_config",
+    "load_preset",
+    "preset_names",
+    "ConfigError",
+]
+
+ARCHITECTURES = ("astrovader", "hits", "mlp")
+RECONSTRUCTIONS = ("mse", "bce", "gaussian")
+RECIPES = ("s3vdc", "classic", "kl_annealing", "vade", "vae")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message says which field and what to do."""
+
+
+@dataclass
+class ModelConfig:
+    """Network and mixture-prior settings.
+
+    Args:
+        architecture: ``"astrovader"`` (VGG-style conv, seed 004 sec. 3.4), ``"hits"``
+            (seed 000 sec. IV) or ``"mlp"`` (original VaDE 784-500-500-2000-J).
+        input_shape: stamp shape ``(H, W, C)``; ``None`` entries are filled from the data.
+        latent_dim: J, the size of the latent space.
+        n_clusters: K, the number of mixture components.
+        filters: conv filters per encoder block (astrovader) or per conv (hits).
+        kernel_sizes: kernel size per encoder block (astrovader).
+        hidden_units: MLP encoder widths (mirrored in the decoder).
+        l2: L2 factor on weights and biases (seed 004 uses L2 everywhere).
+        leaky_slope: LeakyReLU slope (seed 004: 0.1).
+        batch_norm: use BatchNormalization (seed 000 hits architecture).
+        reconstruction: ``"mse"`` (MSE x D), ``"bce"`` (BCE x D) or ``"gaussian"``.
+        decoder_variance: learn sigma^2(z) with the auto-regularisation head (seed 000
+            sec. V); implies the Gaussian likelihood of seed 000 eq. 8.
+        output_activation: activation of the decoder's last layer (``None`` = linear).
+        gamma_scaling: s3VDC min-max scaling of gamma in the loss (seed 004 eq. 17).
+        mc_samples: L Monte-Carlo samples of z averaged for gamma at inference (seed 000: 10).
+        seed: seed for the sampling layers' SeedGenerators.
+    """
+
+    architecture: str = "astrovader"
+    input_shape: tuple | None = None
+    latent_dim: int = 20
+    n_clusters: int = 12
+    filters: list = field(default_factory=lambda: [32, 32, 16])
+    kernel_sizes: list = field(default_factory=lambda: [5, 3, 3])
+    hidden_units: list = field(default_factory=lambda: [500, 500, 2000])
+    l2: float = 1e-6
+    leaky_slope: float = 0.1
+    batch_norm: bool = False
+    reconstruction: str = "mse"
+    decoder_variance: bool = False
+    output_activation: str | None = None
+    gamma_scaling: bool = False
+    mc_samples: int = 10
+    seed: int = 0
+
+    def validate(self) -> "ModelConfig":
+        if self.architecture not in ARCHITECTURES:
+            raise ConfigError(
+                f"model.architecture={self.architecture!r}: choose one of {', '.join(ARCHITECTURES)}"
+            )
+        if self.reconstruction not in RECONSTRUCTIONS:
+            raise ConfigError(
+                f"model.reconstruction={self.reconstruction!r}: choose one of {', '.join(RECONSTRUCTIONS)}"
+            )
+        for name in ("latent_dim", "n_clusters", "mc_samples"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"model.{name} must be a positive integer")
+        if self.input_shape is not None:
+            shape = tuple(int(s) for s in self.input_shape)
+            if len(shape) != 3 or min(shape) < 1:
+                raise ConfigError(
+                    f"model.input_shape={self.input_shape!r}: give (height, width, channels)"
+                )
+            self.input_shape = shape
+        return self
+
+
+@dataclass
+class TrainConfig:
+    """Optimiser and training-recipe settings.
+
+    Recipes (see :mod:`astrovader.schedules`):
+
+    * ``s3vdc`` (seed 004 sec. 3.3, Table 1): ``gamma_epochs`` of gamma-training with
+      ``beta`` x KL(q || N(0, I)), mini-batch GMM initialisation from ``gmm_batches``
+      batches, then ``periods`` x (``anneal_epochs`` annealing + ``static_epochs`` static).
+    * ``classic`` (seed 000 sec. VI): ``pretrain_epochs`` of VAE (or AE) pretraining, a
+      diagonal GMM on all latents (pi = 1/K if ``uniform_pi``), then ``vade_epochs``.
+    * ``kl_annealing`` / ``vae``: a plain VAE with beta rising 0 -> 1 over
+      ``anneal_epochs`` (seed 001) or held at ``beta``.
+    * ``vade``: VaDE from a random prior, no pretraining (for ablations).
+    """
+
+    recipe: str = "s3vdc"
+    batch_size: int = 100
+    learning_rate: float = 1e-3
+    final_learning_rate: float | None = None
+    optimizer: str = "adam"
+    clipnorm: float | None = 10.0
+    # s3VDC
+    gamma_epochs: int = 10
+    gmm_batches: int = 20
+    anneal_epochs: int = 5
+    static_epochs: int = 5
+    periods: int = 2
+    beta: float = 0.01
+    anneal_power: float = 3.0
+    gmm_weight: float = 1.0
+    # classic VaDE
+    pretrain: str = "vae"
+    pretrain_epochs: int = 10
+    vade_epochs: int = 10
+    uniform_pi: bool = True
+    # KL annealing / plain VAE
+    vae_epochs: int = 20
+    validation_fraction: float = 0.0
+    seed: int = 0
+
+    def total_epochs(self) -> int:
+        """Number of epochs the recipe runs in total."""
+        if self.recipe == "s3vdc":
+            return self.gamma_epochs + self.periods * (self.anneal_epochs + self.static_epochs)
+        if self.recipe == "classic":
+            return self.pretrain_epochs + self.vade_epochs
+        if self.recipe == "vade":
+            return self.vade_epochs
+        return self.vae_epochs
+
+    def validate(self) -> "TrainConfig":
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"train.recipe={self.recipe!r}: choose one of {', '.join(RECIPES)}")
+        if self.pretrain not in ("vae", "ae"):
+            raise ConfigError(f"train.pretrain={self.pretrain!r}: choose 'vae' or 'ae'")
+        if int(self.batch_size) < 1:
+            raise ConfigError("train.batch_size must be a positive integer")
+        if float(self.learning_rate) <= 0:
+            raise ConfigError("train.learning_rate must be > 0")
+        if not 0.0 <= float(self.validation_fraction) < 1.0:
+            raise ConfigError("train.validation_fraction must be in [0, 1)")
+        if self.total_epochs() < 1:
+            raise ConfigError("the recipe's epoch counts add up to 0: give at least one epoch")
+        return self
+
+
+@dataclass
+class DataConfig:
+    """Where the stamps come from and how they are preprocessed.
+
+    Args:
+        spec: a path (directory, CSV catalog, FITS, npy/npz, HDF5, TFRecord shards) or
+            ``builtin:NAME`` (mnist5k, digits, hdf, galaxies, transients).
+        n: number of stamps to use (``None`` = all; built-in sets are generated with this).
+        grayscale: average the bands into one channel (seed 004).
+        crop: centre-crop size ``[h, w]`` before resizing.
+        resize: output size ``[h, w]`` (bilinear).
+        scaling: ``none``, ``minmax``, ``chase`` (median / abs-max to [-1, 1], seed 001),
+            ``asinh`` or ``zscore``.
+        clip: optional ``[lo, hi]`` applied after scaling.
+        nan_policy: ``error``, ``fill`` (with ``fill_value``) or ``drop``.
+        flips: random horizontal/vertical flips during training (seed 004).
+        rot90: random 90-degree rotations during training.
+        label_column: catalog column holding labels (evaluation only, never training).
+        cache_dir: where built-in datasets are generated once (default
+            ``$ASTROVADER_CACHE`` or ``~/.cache/astrovader``).
+        seed: seed for built-in dataset generation and shuffling.
+    """
+
+    spec: str = "builtin:transients"
+    n: int | None = None
+    grayscale: bool = False
+    crop: list | None = None
+    resize: list | None = None
+    scaling: str = "none"
+    clip: list | None = None
+    nan_policy: str = "error"
+    fill_value: float = 0.0
+    flips: bool = False
+    rot90: bool = False
+    label_column: str | None = None
+    cache_dir: str | None = None
+    seed: int = 0
+
+
+@dataclass
+class RunConfig:
+    """A full run: model, training and data settings plus a free-text description."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    name: str = "run"
+    description: str = ""
+
+    def validate(self) -> "RunConfig":
+        self.model.validate()
+        self.train.validate()
+        return self
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        if out["model"]["input_shape"] is not None:
+            out["model"]["input_shape"] = list(out["model"]["input_shape"])
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict | None, source: str = "config") -> "RunConfig":
+        d = dict(d or {})
+        unknown = set(d) - {"model", "train", "data", "name", "description"}
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown top-level key(s) {sorted(unknown)}; allowed: model, train, data, name, description"
+            )
+        return cls(
+            model=_build(ModelConfig, d.get("model"), f"{source}: model"),
+            train=_build(TrainConfig, d.get("train"), f"{source}: train"),
+            data=_build(DataConfig, d.get("data"), f"{source}: data"),
+            name=str(d.get("name", "run")),
+            description=str(d.get("description", "")),
+        ).validate()
+
+    def override(self, section: str, **values: Any) -> "RunConfig":
+        """Return a copy with ``section`` fields replaced (``None`` values are ignored)."""
+        d = self.to_dict()
+        d[section].update({k: v for k, v in values.items() if v is not None})
+        return RunConfig.from_dict(d)
+
+
+def _build(cls, values: dict | None, where: str):
+    values = dict(values or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(names)}")
+    obj = cls(**values)
+    if cls is ModelConfig and obj.input_shape is not None:
+        obj.input_shape = tuple(obj.input_shape)
+    return obj
+
+
+def load_config(path: str | os.PathLike) -> RunConfig:
+    """Read a YAML run configuration; errors name the file and the bad field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found; give a YAML file or use --preset")
+    try:
+        d = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if d is not None and not isinstance(d, dict):
+        raise ConfigError(f"{path}: expected a mapping with model/train/data sections")
+    return RunConfig.from_dict(d, source=str(path))
+
+
+def save_config(cfg: RunConfig, path: str | os.PathLike) -> None:
+    """Write ``cfg`` as YAML (atomically) so :func:`load_config` reads it back."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    os.replace(tmp, path)
+
+
+def _preset_dirs() -> list[Path]:
+    dirs = []
+    env = os.environ.get("ASTROVADER_PRESETS")
+    if env:
+        dirs.append(Path(env))
+    dirs.append(Path(__file__).resolve().parent.parent / "models")
+    dirs.append(Path(sys.prefix) / "share" / "astrovader" / "models")
+    return [d for d in dirs if d.is_dir()]
+
+
+def preset_names() -> list[str]:
+    """Names of the available presets (YAML files in ``models/``)."""
+    names = set()
+    for d in _preset_dirs():
+        names.update(p.stem for p in d.glob("*.yaml"))
+    return sorted(names)
+
+
+def load_preset(name: str) -> RunConfig:
+    """Load the preset ``name`` (e.g. ``"demo"``, ``"hits-vade-ar"``)."""
+    for d in _preset_dirs():
+        p = d / f"{name}.yaml"
+        if p.is_file():
+            return load_config(p)
+    raise ConfigError(f"unknown preset {name!r}; available: {', '.join(preset_names()) or 'none found'}")
