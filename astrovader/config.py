@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from astrovader.errors import AstrovaderError
+
 __all__ = [
     "ModelConfig",
     "TrainConfig",
@@ -39,7 +41,7 @@ RECONSTRUCTIONS = ("mse", "bce", "gaussian")
 RECIPES = ("s3vdc", "classic", "kl_annealing", "vade", "vae")
 
 
-class ConfigError(ValueError):
+class ConfigError(AstrovaderError):
     """A configuration value is invalid; the message says which field and what to do."""
 
 
