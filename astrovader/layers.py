@@ -1,0 +1,251 @@
+"""Custom Keras layers of the VaDE model.
+
+* :class:`Sampling` -- reparameterisation z = mu + eps * exp(log_var / 2).
+* :class:`GaussianMixturePrior` -- the learnable mixture p(z) = sum_k pi_k N(z | mu_k, sigma_k^2).
+* :class:`ClusterProbabilities` -- gamma = p(c | z) from the prior's log joint, in log space.
+* :class:`DecoderVariance` -- the auto-regularisation head sigma^2(z) of seed 000 sec. V.
+
+Every layer is registered for serialisation and returns all constructor arguments from
+``get_config`` so ``model.save("x.keras")`` / ``keras.models.load_model`` round-trip.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+__all__ = ["Sampling", "GaussianMixturePrior", "ClusterProbabilities", "DecoderVariance"]
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+@keras.saving.register_keras_serializable(package="astrovader")
+class Sampling(layers.Layer):
+    """Reparameterised draw z = mu + eps * sigma, eps ~ N(0, I) (seed 000 sec. III-A).
+
+    Args:
+        seed: integer seed of the layer's ``keras.random.SeedGenerator``.
+
+    Call args:
+        inputs: ``[z_mean, z_log_var]``, each ``(batch, J)``.
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        eps = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="astrovader")
+class GaussianMixturePrior(layers.Layer):
+    """Learnable diagonal Gaussian-mixture prior over the latent space.
+
+    Owns unconstrained parameters: mixture logits (pi = softmax(logits), so pi is a
+    proper distribution), component means mu_k and log-variances log sigma_k^2 (so the
+    variances are positive by construction, the constraint seed 004 sec. 3.4 asks for).
+
+    Mathematical details::
+
+        log p(z | c=k) = -1/2 sum_j [ log 2 pi + log s2_kj + (z_j - mu_kj)^2 / s2_kj ]
+        log p(z, c=k)  = log pi_k + log p(z | c=k)
+        log p(z)       = logsumexp_k log p(z, c=k)
+
+    Calling the layer on z of shape ``(batch, J)`` returns log p(z, c) of shape
+    ``(batch, K)``.
+
+    Args:
+        n_clusters: K.
+        latent_dim: J.
+        init_scale: standard deviation of the random initial means.
+        seed: seed of the initialisers.
+    """
+
+    def __init__(self, n_clusters: int, latent_dim: int, init_scale: float = 1.0,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.n_clusters = int(n_clusters)
+        self.latent_dim = int(latent_dim)
+        self.init_scale = float(init_scale)
+        self.seed = seed
+        k, j = self.n_clusters, self.latent_dim
+        self.logits = self.add_weight(shape=(k,), initializer="zeros", name="logits")
+        self.means = self.add_weight(
+            shape=(k, j),
+            initializer=keras.initializers.RandomNormal(stddev=self.init_scale, seed=seed),
+            name="means",
+        )
+        self.log_vars = self.add_weight(shape=(k, j), initializer="zeros", name="log_vars")
+        # 1.0 once the mixture has been initialised from data (a GMM fit); saved with the
+        # model, so a resumed run does not refit it.
+        self.initialized = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="initialized"
+        )
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    def log_pi(self):
+        """log pi_k, shape ``(K,)``."""
+        return ops.log_softmax(self.logits)
+
+    def pi(self):
+        """Mixture weights pi_k, shape ``(K,)``."""
+        return ops.softmax(self.logits)
+
+    def log_prob_components(self, z):
+        """log p(z | c=k) for every component, shape ``(batch, K)``."""
+        z = ops.expand_dims(z, 1)  # (B, 1, J)
+        diff2 = ops.square(z - self.means[None])  # (B, K, J)
+        inv_var = ops.exp(-self.log_vars)[None]
+        return -0.5 * ops.sum(_LOG_2PI + self.log_vars[None] + diff2 * inv_var, axis=-1)
+
+    def call(self, z):
+        return self.log_pi()[None] + self.log_prob_components(z)
+
+    def log_prob(self, z):
+        """Marginal log p(z) by logsumexp over components, shape ``(batch,)``."""
+        return ops.logsumexp(self(z), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.n_clusters)
+
+    def set_parameters(self, weights, means, variances) -> None:
+        """Set pi, mu_k and sigma_k^2 (given as variances) directly."""
+        weights = np.asarray(weights, dtype="float64")
+        variances = np.asarray(variances, dtype="float64")
+        if weights.shape != (self.n_clusters,) or np.any(weights <= 0):
+            raise ValueError(f"mixture weights must be {self.n_clusters} positive numbers")
+        if np.shape(means) != (self.n_clusters, self.latent_dim) or variances.shape != (
+            self.n_clusters, self.latent_dim
+        ) or np.any(variances <= 0):
+            raise ValueError(
+                f"means and variances must have shape ({self.n_clusters}, {self.latent_dim})"
+                " with positive variances"
+            )
+        logw = np.log(weights / weights.sum())
+        self.logits.assign((logw - logw.mean()).astype("float32"))
+        self.means.assign(np.asarray(means, dtype="float32"))
+        self.log_vars.assign(np.log(variances).astype("float32"))
+        self.initialized.assign(1.0)
+
+    def set_from_sklearn(self, gmm, uniform_pi: bool = False) -> None:
+        """Initialise from a fitted ``sklearn.mixture.GaussianMixture`` (diagonal).
+
+        Args:
+            gmm: fitted mixture with ``covariance_type="diag"`` and K components.
+            uniform_pi: set pi = 1/K instead of the fitted weights (seed 000 sec. VI).
+        """
+        if getattr(gmm, "covariance_type", None) != "diag":
+            raise ValueError("set_from_sklearn needs a GaussianMixture(covariance_type='diag')")
+        weights = np.full(self.n_clusters, 1.0 / self.n_clusters) if uniform_pi else gmm.weights_
+        self.set_parameters(weights, gmm.means_, gmm.covariances_)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "n_clusters": self.n_clusters,
+            "latent_dim": self.latent_dim,
+            "init_scale": self.init_scale,
+            "seed": self.seed,
+        }
+
+
+@keras.saving.register_keras_serializable(package="astrovader")
+class ClusterProbabilities(layers.Layer):
+    """gamma = p(c | z) from log p(z, c), computed in log space (seed 000 eq. 6).
+
+    Mathematical details::
+
+        log gamma_k = log p(z, c=k) - logsumexp_k' log p(z, c=k')
+
+    which never divides by an underflowed sum, so gamma is finite and rows sum to one
+    even for |z| = 1e3 or component variances of 1e-8.
+
+    With ``minmax_scaling=True`` gamma is additionally min-max scaled per row into
+    ``[floor, 1]`` and renormalised (the s3VDC NaN mitigation, seed 004 eq. 17), which
+    keeps every component's responsibility above ``floor / K``-ish.
+
+    Call args:
+        log_joint: ``(batch, K)`` log p(z, c) from :class:`GaussianMixturePrior`.
+
+    Returns:
+        ``(batch, K)`` gamma, or log gamma with ``return_log=True``.
+    """
+
+    def __init__(self, minmax_scaling: bool = False, floor: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.minmax_scaling = bool(minmax_scaling)
+        self.floor = float(floor)
+
+    def call(self, log_joint, return_log: bool = False):
+        log_gamma = log_joint - ops.logsumexp(log_joint, axis=-1, keepdims=True)
+        if self.minmax_scaling:
+            gamma = ops.exp(log_gamma)
+            lo = ops.min(gamma, axis=-1, keepdims=True)
+            hi = ops.max(gamma, axis=-1, keepdims=True)
+            scaled = self.floor + (1.0 - self.floor) * (gamma - lo) / ops.maximum(hi - lo, 1e-12)
+            log_gamma = ops.log(scaled) - ops.log(ops.sum(scaled, axis=-1, keepdims=True))
+        return log_gamma if return_log else ops.exp(log_gamma)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "minmax_scaling": self.minmax_scaling, "floor": self.floor}
+
+
+@keras.saving.register_keras_serializable(package="astrovader")
+class DecoderVariance(layers.Layer):
+    """Auto-regularisation head: the decoder variance sigma^2(z) (seed 000 sec. V).
+
+    Dense(36, relu) -> Dense(1, sigmoid) = s, and ``log sigma^2 = -max_log_scale * s``,
+    so sigma^2 lies in ``[exp(-max_log_scale), 1]`` (seed 000: ``[e^-5, 1]``).
+
+    Call args:
+        z: ``(batch, J)`` latent sample.
+
+    Returns:
+        ``(batch, 1)`` log sigma^2(z).
+    """
+
+    def __init__(self, units: int = 36, max_log_scale: float = 5.0, seed: int | None = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.max_log_scale = float(max_log_scale)
+        self.seed = seed
+        init = keras.initializers.GlorotUniform(seed=seed)
+        self.hidden = layers.Dense(self.units, activation="relu", kernel_initializer=init,
+                                   name="hidden")
+        self.out = layers.Dense(1, activation="sigmoid", kernel_initializer=init, name="s")
+
+    def build(self, input_shape):
+        self.hidden.build(input_shape)
+        self.out.build((input_shape[0], self.units))
+        self.built = True
+
+    def call(self, z):
+        return -self.max_log_scale * self.out(self.hidden(z))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "max_log_scale": self.max_log_scale,
+            "seed": self.seed,
+        }

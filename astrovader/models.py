@@ -1,0 +1,365 @@
+"""``VAE`` and ``VaDE`` Keras models with custom ``train_step``/``test_step``.
+
+The loss is assembled from :mod:`astrovader.losses`::
+
+    loss = reconstruction + w_unit * KL(q(z|x) || N(0, I)) + w_gmm * KL_VaDE
+
+where ``w_unit`` (``unit_kl_weight``) and ``w_gmm`` (``gmm_kl_weight``) are
+non-trainable variables that the schedule callbacks (:mod:`astrovader.schedules`) assign
+per epoch, so the traced train step never has to be rebuilt. A plain VAE uses only
+``w_unit`` (beta); VaDE's recipes switch between the two (s3VDC gamma-training uses a
+small ``w_unit``, the annealing/static periods use ``w_gmm``).
+
+Per-example losses are averaged over the *global* batch with
+``tf.nn.compute_average_loss``, so training under ``tf.distribute`` strategies gives the
+same updates as on one device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from astrovader import losses
+from astrovader.config import ModelConfig
+from astrovader.layers import ClusterProbabilities, GaussianMixturePrior, Sampling
+from astrovader.networks import build_networks, build_variance_head
+
+__all__ = ["VAE", "VaDE", "build_model"]
+
+_METRICS = ("loss", "reconstruction", "kl_unit", "kl_gmm", "elbo", "decoder_variance")
+
+
+def _images(data):
+    """Keep only the images of a batch; labels, if a dataset carries them, are ignored."""
+    if isinstance(data, (tuple, list)):
+        return data[0]
+    if isinstance(data, dict):
+        return data["x"]
+    return data
+
+
+@keras.saving.register_keras_serializable(package="astrovader")
+class VAE(keras.Model):
+    """Variational autoencoder with a unit-Gaussian prior (seed 000 eq. 3, seed 001).
+
+    Args:
+        encoder: model x -> ``[z_mean, z_log_var]``.
+        decoder: model z -> x_hat (logits for ``reconstruction="bce"``).
+        variance_head: optional :class:`~astrovader.layers.DecoderVariance`; with it the
+            reconstruction term is the Gaussian NLL of seed 000 eq. 8.
+        reconstruction: ``"mse"``, ``"bce"`` or ``"gaussian"``.
+        beta: initial value of ``unit_kl_weight``.
+        seed: seed of the sampling layer.
+        model_config: the :class:`~astrovader.config.ModelConfig` as a dict (kept for
+            provenance and for the CLI).
+    """
+
+    def __init__(self, encoder, decoder, variance_head=None, reconstruction: str = "mse",
+                 beta: float = 1.0, seed: int | None = None, model_config: dict | None = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if variance_head is not None and reconstruction != "gaussian":
+            reconstruction = "gaussian"
+        if reconstruction == "gaussian" and variance_head is None:
+            raise ValueError("reconstruction='gaussian' needs a DecoderVariance head "
+                             "(set model.decoder_variance: true)")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.variance_head = variance_head
+        self.reconstruction = reconstruction
+        self.beta = float(beta)
+        self.seed = seed
+        self.model_config = dict(model_config or {})
+        self.sampling = Sampling(seed=seed, name="sampling")
+        self.unit_kl_weight = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(self.beta), trainable=False,
+            name="unit_kl_weight")
+        self.gmm_kl_weight = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="gmm_kl_weight")
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in _METRICS}
+
+    # ------------------------------------------------------------------ keras plumbing
+    @property
+    def input_shape_(self) -> tuple:
+        return tuple(self.encoder.input_shape[1:])
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.encoder.output[0].shape[-1])
+
+    def build(self, input_shape=None):
+        if self.variance_head is not None and not self.variance_head.built:
+            self.variance_head.build((None, self.latent_dim))
+        self._build_extra()
+        self.built = True
+
+    def _build_extra(self):
+        pass
+
+    def call(self, inputs, training=False):
+        z_mean, z_log_var = self.encoder(inputs, training=training)
+        z = self.sampling([z_mean, z_log_var]) if training else z_mean
+        return self._output(self.decoder(z, training=training))
+
+    def _output(self, x_hat):
+        return ops.sigmoid(x_hat) if self.reconstruction == "bce" else x_hat
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    # ------------------------------------------------------------------ loss
+    def _kl_terms(self, z, z_mean, z_log_var):
+        """Return (kl_unit, kl_gmm) per example; the VAE has no mixture term."""
+        kl_unit = losses.unit_gaussian_kl(z_mean, z_log_var)
+        return kl_unit, ops.zeros_like(kl_unit)
+
+    def compute_terms(self, x, training=False):
+        """All per-example loss terms for a batch ``x`` (dict of ``(batch,)`` tensors)."""
+        z_mean, z_log_var = self.encoder(x, training=training)
+        z = self.sampling([z_mean, z_log_var])
+        x_hat = self.decoder(z, training=training)
+        log_var = self.variance_head(z) if self.variance_head is not None else None
+        recon = losses.reconstruction_loss(self.reconstruction, x, x_hat, log_var)
+        kl_unit, kl_gmm = self._kl_terms(z, z_mean, z_log_var)
+        total = recon + self.unit_kl_weight * kl_unit + self.gmm_kl_weight * kl_gmm
+        elbo = -(recon + self._elbo_kl(kl_unit, kl_gmm))
+        dec_var = ops.exp(ops.reshape(log_var, (-1,))) if log_var is not None else ops.ones_like(recon)
+        return {"loss": total, "reconstruction": recon, "kl_unit": kl_unit, "kl_gmm": kl_gmm,
+                "elbo": elbo, "decoder_variance": dec_var}
+
+    def _elbo_kl(self, kl_unit, kl_gmm):
+        return kl_unit
+
+    def _logs(self):
+        logs = {m.name: m.result() for m in self.metrics}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3 + MWMS fails to reduce scalar logs (tensorflow/tensorflow#72388).
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
+
+    def _update_trackers(self, terms):
+        for name, tracker in self._trackers.items():
+            tracker.update_state(terms[name])
+
+    def train_step(self, data):
+        x = _images(data)
+        with tf.GradientTape() as tape:
+            terms = self.compute_terms(x, training=True)
+            loss = tf.nn.compute_average_loss(terms["loss"])
+            if self.losses:
+                loss = loss + tf.nn.scale_regularization_loss(tf.add_n(self.losses))
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        self._update_trackers(terms)
+        return self._logs()
+
+    def test_step(self, data):
+        terms = self.compute_terms(_images(data), training=False)
+        self._update_trackers(terms)
+        return self._logs()
+
+    # ------------------------------------------------------------------ public API
+    def _batched(self, fn, arrays, batch_size):
+        arrays = [np.asarray(a, dtype="float32") for a in arrays]
+        n = len(arrays[0])
+        outs = []
+        for i in range(0, n, batch_size):
+            out = fn(*[tf.convert_to_tensor(a[i:i + batch_size]) for a in arrays])
+            outs.append(tf.nest.map_structure(lambda t: np.asarray(t), out))
+        if not outs:
+            raise ValueError("no input stamps were given")
+        return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *outs)
+
+    @tf.function(reduce_retracing=True)
+    def _encode_fn(self, x):
+        return self.encoder(x, training=False)
+
+    @tf.function(reduce_retracing=True)
+    def _decode_fn(self, z):
+        return self._output(self.decoder(z, training=False))
+
+    def encode(self, x, batch_size: int = 256):
+        """Moments of q(z | x): ``(z_mean, z_log_var)``, numpy ``(N, J)`` each."""
+        mean, log_var = self._batched(self._encode_fn, [x], batch_size)
+        return mean, log_var
+
+    def decode(self, z, batch_size: int = 256):
+        """Decoder means x_hat for latent vectors ``z`` ``(N, J)`` -> ``(N, H, W, C)``."""
+        return self._batched(self._decode_fn, [z], batch_size)
+
+    def reconstruct(self, x, batch_size: int = 256):
+        """Reconstructions decoded from the posterior means."""
+        return self.decode(self.encode(x, batch_size)[0], batch_size)
+
+    @tf.function(reduce_retracing=True)
+    def _variance_fn(self, x):
+        z_mean, _ = self.encoder(x, training=False)
+        if self.variance_head is None:
+            return tf.ones(tf.shape(z_mean)[:1])
+        return tf.exp(tf.reshape(self.variance_head(z_mean), [-1]))
+
+    def decoder_variance(self, x, batch_size: int = 256):
+        """sigma^2(z) at the posterior mean, ``(N,)`` (ones without the AR head)."""
+        return self._batched(self._variance_fn, [x], batch_size)
+
+    def sample(self, n: int, cluster: int | None = None, temperature: float = 1.0,
+               seed: int | None = None):
+        """Generate ``n`` images by decoding prior samples (N(0, I) for a VAE)."""
+        if cluster is not None:
+            raise ValueError("a VAE has no clusters; use a VaDE model for per-cluster samples")
+        rng = np.random.default_rng(seed)
+        z = temperature * rng.standard_normal((int(n), self.latent_dim)).astype("float32")
+        return self.decode(z)
+
+    def get_config(self):
+        ser = keras.saving.serialize_keras_object
+        return {
+            **super().get_config(),
+            "encoder": ser(self.encoder),
+            "decoder": ser(self.decoder),
+            "variance_head": ser(self.variance_head) if self.variance_head is not None else None,
+            "reconstruction": self.reconstruction,
+            "beta": self.beta,
+            "seed": self.seed,
+            "model_config": self.model_config,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        de = keras.saving.deserialize_keras_object
+        for key in ("encoder", "decoder", "variance_head"):
+            if config.get(key) is not None:
+                config[key] = de(config[key])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="astrovader")
+class VaDE(VAE):
+    """Variational Deep Embedding: a VAE with a learnable Gaussian-mixture prior.
+
+    Adds a :class:`~astrovader.layers.GaussianMixturePrior` (``self.prior``) and computes
+    gamma = p(c | z) in log space (seed 000 eq. 6); the mixture term of the loss is the
+    VaDE KL of seed 000 eq. 5 / seed 004 eq. 11.
+
+    Args:
+        n_clusters: K.
+        gamma_scaling: use the s3VDC min-max scaled gamma in the loss (seed 004 eq. 17).
+        mc_samples: L, Monte-Carlo samples averaged by :meth:`cluster_probabilities`
+            (seed 000 uses L = 10); 0 means gamma at the posterior mean.
+        **kwargs: as for :class:`VAE`.
+    """
+
+    def __init__(self, encoder, decoder, n_clusters: int = 10, gamma_scaling: bool = False,
+                 mc_samples: int = 10, **kwargs):
+        super().__init__(encoder, decoder, **kwargs)
+        self.n_clusters = int(n_clusters)
+        self.gamma_scaling = bool(gamma_scaling)
+        self.mc_samples = int(mc_samples)
+        self.prior = GaussianMixturePrior(self.n_clusters, self.latent_dim, seed=self.seed,
+                                          name="prior")
+        self.gamma_layer = ClusterProbabilities(minmax_scaling=gamma_scaling, name="gamma")
+
+    def _build_extra(self):
+        self.prior.build((None, self.latent_dim))
+
+    def _kl_terms(self, z, z_mean, z_log_var):
+        kl_unit = losses.unit_gaussian_kl(z_mean, z_log_var)
+        log_gamma = self.gamma_layer(self.prior(z), return_log=True)
+        kl_gmm = losses.gmm_kl(z_mean, z_log_var, log_gamma, self.prior.means,
+                               self.prior.log_vars, self.prior.log_pi())
+        return kl_unit, kl_gmm
+
+    def _elbo_kl(self, kl_unit, kl_gmm):
+        return kl_gmm
+
+    @tf.function(reduce_retracing=True)
+    def _gamma_fn(self, x, eps):
+        """gamma averaged over the noise draws ``eps`` of shape (L, J) (L = 0: at the mean)."""
+        z_mean, z_log_var = self.encoder(x, training=False)
+        sigma = tf.exp(0.5 * z_log_var)
+
+        def gamma_at(e):
+            return ops.softmax(self.prior(z_mean + sigma * e[None]), axis=-1)
+
+        if eps.shape[0] == 0:
+            return ops.softmax(self.prior(z_mean), axis=-1)
+        return tf.reduce_mean(tf.map_fn(gamma_at, eps), axis=0)
+
+    def cluster_probabilities(self, x, mc_samples: int | None = None, batch_size: int = 256,
+                              seed: int | None = None):
+        """gamma = p(c | x) ``(N, K)``, averaged over L Monte-Carlo z samples.
+
+        The same noise draws (from ``seed``, default the model's) are used for every
+        object, so results are reproducible call to call.
+        """
+        L = self.mc_samples if mc_samples is None else int(mc_samples)
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        eps = tf.constant(rng.standard_normal((L, self.latent_dim)).astype("float32"))
+        return self._batched(lambda xb: self._gamma_fn(xb, eps), [x], batch_size)
+
+    def predict_clusters(self, x, mc_samples: int | None = None, batch_size: int = 256):
+        """Most probable component per object, ``(N,)`` int."""
+        return np.argmax(self.cluster_probabilities(x, mc_samples, batch_size), axis=-1)
+
+    def sample(self, n: int, cluster: int | None = None, temperature: float = 1.0,
+               seed: int | None = None):
+        """Generate ``n`` images from the mixture, or from component ``cluster``.
+
+        z = mu_c + temperature * sigma_c * eps, with c ~ Cat(pi) unless ``cluster`` is given.
+        """
+        rng = np.random.default_rng(seed)
+        pi = np.asarray(self.prior.pi(), dtype="float64")
+        if cluster is not None and not 0 <= int(cluster) < self.n_clusters:
+            raise ValueError(f"cluster={cluster} is out of range: the model has "
+                             f"{self.n_clusters} clusters (0..{self.n_clusters - 1})")
+        if cluster is None:
+            comps = rng.choice(self.n_clusters, size=int(n), p=pi / pi.sum())
+        else:
+            comps = np.full(int(n), int(cluster))
+        means = np.asarray(self.prior.means)[comps]
+        sigmas = np.exp(0.5 * np.asarray(self.prior.log_vars))[comps]
+        z = means + temperature * sigmas * rng.standard_normal(means.shape)
+        return self.decode(z.astype("float32"))
+
+    def prototypes(self):
+        """Decoded component means mu_k, ``(K, H, W, C)`` (seed 000 Fig. 6)."""
+        return self.decode(np.asarray(self.prior.means))
+
+    def get_config(self):
+        return {**super().get_config(), "n_clusters": self.n_clusters,
+                "gamma_scaling": self.gamma_scaling, "mc_samples": self.mc_samples}
+
+
+def build_model(cfg: ModelConfig, kind: str = "vade") -> VAE:
+    """Build a :class:`VaDE` (``kind="vade"``) or :class:`VAE` from a model config."""
+    cfg.validate()
+    encoder, decoder = build_networks(cfg)
+    common = dict(
+        variance_head=build_variance_head(cfg),
+        reconstruction="gaussian" if cfg.decoder_variance else cfg.reconstruction,
+        seed=cfg.seed,
+        model_config=_config_dict(cfg),
+    )
+    if kind == "vae":
+        model = VAE(encoder, decoder, name="vae", **common)
+    elif kind == "vade":
+        model = VaDE(encoder, decoder, n_clusters=cfg.n_clusters, gamma_scaling=cfg.gamma_scaling,
+                     mc_samples=cfg.mc_samples, name="vade", **common)
+    else:
+        raise ValueError(f"kind={kind!r}: choose 'vade' or 'vae'")
+    model.build((None, *cfg.input_shape))
+    return model
+
+
+def _config_dict(cfg: ModelConfig) -> dict:
+    d = dataclasses.asdict(cfg)
+    d["input_shape"] = list(cfg.input_shape)
+    return d
+

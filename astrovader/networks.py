@@ -1,0 +1,162 @@
+"""Encoder/decoder builders, one per seed architecture.
+
+* ``astrovader`` -- VGG-style conv net of seed 004 sec. 3.4: blocks of two same-padded
+  convolutions + 2x2 max-pooling, LeakyReLU(0.1), L2 on weights and biases; the decoder
+  mirrors it with bilinear up-sampling.
+* ``hits`` -- seed 000 sec. IV: four 3x3 convolutions with strides 1, 2, 1, 2 (64 filters,
+  BatchNorm + ReLU) -> Dense; decoder Dense -> 6x6x64, six 3x3 convolutions with
+  nearest-neighbour resizes to 11x11 and 21x21 (for 21x21 inputs; other sizes follow the
+  encoder's feature-map sizes).
+* ``mlp`` -- the original VaDE network D-500-500-2000-J for MNIST.
+
+Each builder returns ``(encoder, decoder)`` functional ``keras.Model``s: the encoder maps
+x -> ``[z_mean, z_log_var]``, the decoder z -> x_hat (linear output unless
+``output_activation`` is set; for the BCE likelihood it returns logits).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers
+
+from astrovader.config import ModelConfig
+
+__all__ = ["build_networks", "build_variance_head"]
+
+
+def build_networks(cfg: ModelConfig) -> tuple[keras.Model, keras.Model]:
+    """Build the encoder and decoder described by ``cfg`` (``input_shape`` must be set)."""
+    cfg.validate()
+    if cfg.input_shape is None:
+        raise ValueError("model.input_shape is not set: build the model from data or set it")
+    builder = {"astrovader": _vgg, "hits": _hits, "mlp": _mlp}[cfg.architecture]
+    return builder(cfg)
+
+
+def build_variance_head(cfg: ModelConfig):
+    """The :class:`~astrovader.layers.DecoderVariance` head, or ``None`` if disabled."""
+    from astrovader.layers import DecoderVariance
+
+    return DecoderVariance(seed=cfg.seed, name="decoder_variance") if cfg.decoder_variance else None
+
+
+def _reg(cfg):
+    return keras.regularizers.L2(cfg.l2) if cfg.l2 else None
+
+
+def _latent_heads(h, cfg, init):
+    kw = dict(kernel_initializer=init, kernel_regularizer=_reg(cfg), bias_regularizer=_reg(cfg))
+    z_mean = layers.Dense(cfg.latent_dim, name="z_mean", **kw)(h)
+    z_log_var = layers.Dense(cfg.latent_dim, name="z_log_var", kernel_initializer="zeros",
+                             bias_regularizer=_reg(cfg))(h)
+    return [z_mean, z_log_var]
+
+
+def _final(x, shape, cfg, init, name="x_hat"):
+    """Crop/resize feature maps to the stamp size and project to C channels."""
+    h, w, c = shape
+    if tuple(x.shape[1:3]) != (h, w):
+        if x.shape[1] >= h and x.shape[2] >= w:
+            x = layers.CenterCrop(h, w, name="crop")(x)
+        else:
+            x = layers.Resizing(h, w, interpolation="bilinear", name="resize_out")(x)
+    return layers.Conv2D(c, 3, padding="same", activation=cfg.output_activation,
+                         kernel_initializer=init, name=name)(x)
+
+
+def _vgg(cfg: ModelConfig):
+    shape = tuple(cfg.input_shape)
+    filters = list(cfg.filters)
+    kernels = list(cfg.kernel_sizes) or [3]
+    kernels = (kernels + [kernels[-1]] * len(filters))[: len(filters)]
+    init = keras.initializers.GlorotUniform(seed=cfg.seed)
+    kw = dict(padding="same", kernel_initializer=init, kernel_regularizer=_reg(cfg),
+              bias_regularizer=_reg(cfg))
+
+    x_in = keras.Input(shape, name="x")
+    h = x_in
+    for b, (f, k) in enumerate(zip(filters, kernels)):
+        for i in range(2):
+            h = layers.Conv2D(f, k, name=f"enc{b}_conv{i}", **kw)(h)
+            h = layers.LeakyReLU(cfg.leaky_slope, name=f"enc{b}_act{i}")(h)
+        h = layers.MaxPooling2D(2, padding="same", name=f"enc{b}_pool")(h)
+    fh, fw, fc = h.shape[1:]
+    h = layers.Flatten(name="flatten")(h)
+    encoder = keras.Model(x_in, _latent_heads(h, cfg, init), name="encoder")
+
+    z_in = keras.Input((cfg.latent_dim,), name="z")
+    g = layers.Dense(fh * fw * fc, name="dec_dense", **{k: v for k, v in kw.items() if k != "padding"})(z_in)
+    g = layers.LeakyReLU(cfg.leaky_slope, name="dec_dense_act")(g)
+    g = layers.Reshape((fh, fw, fc), name="dec_reshape")(g)
+    for b, (f, k) in enumerate(zip(reversed(filters), reversed(kernels))):
+        for i in range(2):
+            g = layers.Conv2D(f, k, name=f"dec{b}_conv{i}", **kw)(g)
+            g = layers.LeakyReLU(cfg.leaky_slope, name=f"dec{b}_act{i}")(g)
+        g = layers.UpSampling2D(2, interpolation="bilinear", name=f"dec{b}_up")(g)
+    decoder = keras.Model(z_in, _final(g, shape, cfg, init), name="decoder")
+    return encoder, decoder
+
+
+def _conv_bn(x, filters, stride, cfg, init, name):
+    x = layers.Conv2D(filters, 3, strides=stride, padding="same", kernel_initializer=init,
+                      kernel_regularizer=_reg(cfg), use_bias=not cfg.batch_norm, name=name)(x)
+    if cfg.batch_norm:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _hits(cfg: ModelConfig):
+    shape = tuple(cfg.input_shape)
+    width = int(cfg.filters[0]) if cfg.filters else 64
+    init = keras.initializers.GlorotUniform(seed=cfg.seed)
+
+    x_in = keras.Input(shape, name="x")
+    h = x_in
+    sizes = []
+    for i, stride in enumerate((1, 2, 1, 2)):
+        if stride == 2:
+            sizes.append(tuple(h.shape[1:3]))
+        h = _conv_bn(h, width, stride, cfg, init, f"enc_conv{i}")
+    fh, fw = h.shape[1:3]
+    h = layers.Flatten(name="flatten")(h)
+    encoder = keras.Model(x_in, _latent_heads(h, cfg, init), name="encoder")
+
+    z_in = keras.Input((cfg.latent_dim,), name="z")
+    g = layers.Dense(fh * fw * width, kernel_initializer=init, kernel_regularizer=_reg(cfg),
+                     use_bias=not cfg.batch_norm, name="dec_dense")(z_in)
+    if cfg.batch_norm:
+        g = layers.BatchNormalization(name="dec_dense_bn")(g)
+    g = layers.ReLU(name="dec_dense_relu")(g)
+    g = layers.Reshape((fh, fw, width), name="dec_reshape")(g)
+    # six 3x3 convs; nearest-neighbour resizes after the 2nd (-> 11x11) and 4th (-> 21x21)
+    targets = list(reversed(sizes))
+    for i in range(5):
+        g = _conv_bn(g, width, 1, cfg, init, f"dec_conv{i}")
+        if i in (1, 3):
+            th, tw = targets[(i - 1) // 2]
+            g = layers.Resizing(th, tw, interpolation="nearest", name=f"dec_resize{i}")(g)
+    decoder = keras.Model(z_in, _final(g, shape, cfg, init), name="decoder")
+    return encoder, decoder
+
+
+def _mlp(cfg: ModelConfig):
+    shape = tuple(cfg.input_shape)
+    dim = int(math.prod(shape))
+    init = keras.initializers.GlorotUniform(seed=cfg.seed)
+    kw = dict(kernel_initializer=init, kernel_regularizer=_reg(cfg))
+
+    x_in = keras.Input(shape, name="x")
+    h = layers.Flatten(name="flatten")(x_in)
+    for i, units in enumerate(cfg.hidden_units):
+        h = layers.Dense(units, activation="relu", name=f"enc_dense{i}", **kw)(h)
+    encoder = keras.Model(x_in, _latent_heads(h, cfg, init), name="encoder")
+
+    z_in = keras.Input((cfg.latent_dim,), name="z")
+    g = z_in
+    for i, units in enumerate(reversed(cfg.hidden_units)):
+        g = layers.Dense(units, activation="relu", name=f"dec_dense{i}", **kw)(g)
+    g = layers.Dense(dim, activation=cfg.output_activation, name="dec_out", **kw)(g)
+    decoder = keras.Model(z_in, layers.Reshape(shape, name="x_hat")(g), name="decoder")
+    return encoder, decoder
