@@ -1,0 +1,145 @@
+"""Strategy selection and fit orchestration.
+
+:func:`get_strategy` picks a ``tf.distribute`` strategy (one per process); :func:`train`
+builds and compiles the model inside its scope, attaches the recipe callbacks of the
+training config and runs ``model.fit`` with the *global* batch size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from astrovader.config import RunConfig
+from astrovader.errors import AstrovaderError, TrainingError
+from astrovader.models import build_model
+from astrovader.schedules import NaNGuard, recipe_callbacks
+
+__all__ = ["get_strategy", "train", "make_optimizer", "to_dataset"]
+
+STRATEGIES = ("default", "auto", "mirrored", "multiworker")
+_STRATEGY_CACHE: dict = {}
+
+
+def get_strategy(name: str = "auto"):
+    """Return a ``tf.distribute`` strategy.
+
+    Args:
+        name: ``"default"`` (no distribution), ``"mirrored"`` (all local GPUs, or all
+            logical CPU devices when there is no GPU), ``"multiworker"``
+            (``MultiWorkerMirroredStrategy`` configured by the ``TF_CONFIG`` environment
+            variable) or ``"auto"`` (mirrored when more than one GPU is visible).
+
+    Strategies are created once per process and reused (TensorFlow allows only one
+    multi-worker strategy per process).
+    """
+    if name not in STRATEGIES:
+        raise AstrovaderError(f"--strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
+    if name == "auto":
+        name = "mirrored" if len(tf.config.list_logical_devices("GPU")) > 1 else "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name not in _STRATEGY_CACHE:
+        if name == "mirrored":
+            devices = None
+            if not tf.config.list_logical_devices("GPU"):
+                devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+            _STRATEGY_CACHE[name] = tf.distribute.MirroredStrategy(devices=devices)
+        else:
+            tf_config = os.environ.get("TF_CONFIG")
+            if not tf_config:
+                raise AstrovaderError("--strategy multiworker needs the TF_CONFIG environment "
+                                      "variable (cluster + task); see README 'Running on a cluster'")
+            try:
+                json.loads(tf_config)
+            except json.JSONDecodeError:
+                raise AstrovaderError("TF_CONFIG is not valid JSON; see README 'Running on a cluster'") from None
+            _STRATEGY_CACHE[name] = tf.distribute.MultiWorkerMirroredStrategy()
+    return _STRATEGY_CACHE[name]
+
+
+def make_optimizer(train_cfg, steps_per_epoch: int):
+    """Adam with the configured clipping and optional exponential decay.
+
+    With ``final_learning_rate`` set, the rate decays every 5 epochs (staircase) so it
+    reaches ``final_learning_rate`` at the last epoch (seed 004 sec. 4.1).
+    """
+    lr = float(train_cfg.learning_rate)
+    if train_cfg.final_learning_rate:
+        n_drops = max(1, train_cfg.total_epochs() // 5)
+        rate = (float(train_cfg.final_learning_rate) / lr) ** (1.0 / n_drops)
+        lr = keras.optimizers.schedules.ExponentialDecay(
+            lr, decay_steps=5 * max(1, steps_per_epoch), decay_rate=rate, staircase=True)
+    if train_cfg.optimizer != "adam":
+        raise AstrovaderError(f"train.optimizer={train_cfg.optimizer!r}: only 'adam' is supported")
+    return keras.optimizers.Adam(lr, clipnorm=train_cfg.clipnorm)
+
+
+def to_dataset(x: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0):
+    """A cached, shuffled, batched, prefetched ``tf.data`` set of stamps."""
+    ds = tf.data.Dataset.from_tensor_slices(np.asarray(x, dtype="float32")).cache()
+    if shuffle:
+        ds = ds.shuffle(min(len(x), 10_000), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def train(cfg: RunConfig, x_train, x_val=None, callbacks=(), strategy=None, verbose="auto",
+          model=None, gmm_data=None, epochs: int | None = None):
+    """Build (unless ``model`` is given), compile and train a model as ``cfg`` says.
+
+    Args:
+        cfg: the run configuration; ``cfg.model.input_shape`` is filled from the data.
+        x_train: stamps ``(N, H, W, C)`` or a batched ``tf.data.Dataset`` of stamps (then
+            pass ``gmm_data`` too, an array used for the GMM initialisation).
+        x_val: optional validation stamps (array or dataset).
+        callbacks: extra Keras callbacks (logging, checkpoints...).
+        strategy: a ``tf.distribute`` strategy (default: the current one).
+        verbose: Keras verbosity (progress bars by default).
+        model: an already built and compiled model to continue training.
+        gmm_data: stamps for the GMM initialisation (default ``x_train``).
+        epochs: override the recipe's total epoch count (the schedule is unchanged).
+
+    Returns:
+        ``(model, history)``.
+
+    Raises:
+        TrainingError: if a loss term became NaN/Inf (the last good weights are kept).
+    """
+    cfg.validate()
+    strategy = strategy or tf.distribute.get_strategy()
+    t = cfg.train
+    is_array = isinstance(x_train, np.ndarray)
+    if is_array:
+        if x_train.ndim != 4:
+            raise AstrovaderError(f"training stamps must have shape (N, H, W, C), got {x_train.shape}")
+        cfg.model.input_shape = tuple(int(s) for s in x_train.shape[1:])
+        n_steps = int(np.ceil(len(x_train) / t.batch_size))
+        train_ds = to_dataset(x_train, t.batch_size, shuffle=True, seed=t.seed)
+    else:
+        spec = x_train.element_spec
+        spec = spec[0] if isinstance(spec, tuple) else spec
+        cfg.model.input_shape = tuple(int(s) for s in spec.shape[1:])
+        n_steps = int(x_train.cardinality()) if int(x_train.cardinality()) > 0 else 100
+        train_ds = x_train
+    if gmm_data is None:
+        gmm_data = x_train
+    val_ds = to_dataset(x_val, t.batch_size, shuffle=False) if isinstance(x_val, np.ndarray) else x_val
+
+    with strategy.scope():
+        if model is None:
+            kind = "vae" if t.recipe in ("vae", "kl_annealing") else "vade"
+            model = build_model(cfg.model, kind=kind)
+            model.compile(optimizer=make_optimizer(t, n_steps))
+    if t.recipe in ("vae", "kl_annealing") and hasattr(model, "prior"):
+        raise AstrovaderError(f"train.recipe={t.recipe!r} trains a VAE; the given model is a VaDE")
+    cbs = recipe_callbacks(t, gmm_data)
+    guard = next(c for c in cbs if isinstance(c, NaNGuard))
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs or t.total_epochs(),
+                        callbacks=[*cbs, *callbacks], verbose=verbose, shuffle=False)
+    if guard.error:
+        raise TrainingError(guard.error)
+    return model, history
