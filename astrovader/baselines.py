@@ -1,0 +1,255 @@
+"""Baseline clusterings on the same stamps, with the same J and K as the VaDE model.
+
+Seed 000 Table Ic compares VaDE with a Gaussian mixture fitted on the codes of incremental
+PCA, online dictionary learning and a plain VAE, all with J = 21 latent dimensions and
+K = 10 clusters; seed 001 adds (CHASE) autoencoders. This module provides those, plus
+k-means on the raw pixels:
+
+* :func:`pca_gmm` -- ``IncrementalPCA`` (J components, mini-batches) + GMM.
+* :func:`dictionary_gmm` -- ``MiniBatchDictionaryLearning`` (J atoms, sparse codes) + GMM.
+* :func:`vae_gmm` -- astrovader's VAE (``recipe="vae"`` or ``"kl_annealing"``) + diagonal
+  GMM on the encoder means (the initialisation step of classic VaDE, seed 000 sec. VI).
+* :func:`kmeans_pixels` -- k-means on the flattened pixels.
+
+Every function is unsupervised and returns a :class:`BaselineResult`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.decomposition import IncrementalPCA, MiniBatchDictionaryLearning
+from sklearn.mixture import GaussianMixture
+
+from astrovader.errors import AstrovaderError
+
+__all__ = ["BaselineResult", "pca_gmm", "dictionary_gmm", "vae_gmm", "kmeans_pixels", "BASELINES"]
+
+
+@dataclasses.dataclass
+class BaselineResult:
+    """Output of a baseline.
+
+    Attributes:
+        name: short method name (used in benchmark tables).
+        labels: cluster label per object ``(N,)``.
+        latents: the representation that was clustered ``(N, J)`` (pixels for k-means).
+        seconds: wall time of fit + predict.
+        estimator: the fitted clustering (GMM or KMeans).
+        embedder: the fitted representation model (PCA, dictionary, VAE) or ``None``.
+    """
+
+    name: str
+    labels: np.ndarray
+    latents: np.ndarray
+    seconds: float
+    estimator: Any = None
+    embedder: Any = None
+
+
+def _flat(x: Any) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float32)
+    if arr.ndim < 2 or len(arr) < 2:
+        raise AstrovaderError(f"x: expected stamps of shape (N, ...) with N >= 2, got {arr.shape}")
+    flat = arr.reshape(len(arr), -1)
+    if not np.all(np.isfinite(flat)):
+        raise AstrovaderError("x contains NaN/Inf: clean the stamps first (data.nan_policy)")
+    return flat
+
+
+def _check_kj(n: int, n_clusters: int, n_components: int | None = None) -> None:
+    if n_clusters < 1 or n_clusters > n:
+        raise AstrovaderError(f"n_clusters={n_clusters}: choose between 1 and the number of stamps ({n})")
+    if n_components is not None and not 1 <= n_components <= n:
+        raise AstrovaderError(f"n_components={n_components}: choose between 1 and the number of stamps ({n})")
+
+
+def _gmm(z: np.ndarray, n_clusters: int, covariance_type: str, seed: int, n_init: int) -> GaussianMixture:
+    return GaussianMixture(
+        n_components=n_clusters,
+        covariance_type=covariance_type,
+        reg_covar=1e-5,
+        n_init=n_init,
+        max_iter=300,
+        random_state=seed,
+    ).fit(z)
+
+
+def pca_gmm(
+    x: Any,
+    n_components: int = 21,
+    n_clusters: int = 10,
+    seed: int = 0,
+    batch_size: int = 1000,
+    covariance_type: str = "full",
+    n_init: int = 1,
+) -> BaselineResult:
+    """Incremental PCA to ``n_components`` dimensions, then a Gaussian mixture (seed 000 Table Ic).
+
+    Args:
+        x: stamps ``(N, ...)``; flattened to pixels.
+        n_components: J, the number of principal components.
+        n_clusters: K, the number of mixture components.
+        seed: seed of the mixture fit.
+        batch_size: IncrementalPCA mini-batch size (raised to ``n_components`` if smaller).
+        covariance_type: GMM covariance (``"full"``, ``"diag"``, ...).
+        n_init: GMM restarts (best likelihood kept -- no labels involved).
+
+    Returns:
+        A :class:`BaselineResult` named ``"pca+gmm"``.
+    """
+    flat = _flat(x)
+    _check_kj(len(flat), n_clusters, n_components)
+    t0 = time.perf_counter()
+    pca = IncrementalPCA(n_components=n_components, batch_size=max(int(batch_size), n_components))
+    z = pca.fit_transform(flat)
+    gmm = _gmm(z, n_clusters, covariance_type, seed, n_init)
+    labels = gmm.predict(z)
+    return BaselineResult("pca+gmm", labels, z, time.perf_counter() - t0, gmm, pca)
+
+
+def dictionary_gmm(
+    x: Any,
+    n_components: int = 21,
+    n_clusters: int = 10,
+    seed: int = 0,
+    alpha: float = 0.1,
+    batch_size: int = 256,
+    max_iter: int = 5,
+    covariance_type: str = "full",
+    n_init: int = 1,
+) -> BaselineResult:
+    """Online dictionary learning (sparse codes), then a Gaussian mixture (seed 000 Table Ic).
+
+    ``MiniBatchDictionaryLearning`` learns ``n_components`` atoms with an L1 penalty
+    ``alpha``; the codes are the LASSO-LARS sparse coefficients of each stamp.
+
+    Args:
+        x: stamps ``(N, ...)``; flattened to pixels.
+        n_components: J, the number of atoms.
+        n_clusters: K.
+        seed: seed of the dictionary and mixture fits.
+        alpha: sparsity penalty (fit and transform).
+        batch_size: dictionary-learning mini-batch size.
+        max_iter: passes over the data (kept small: this is the slowest baseline).
+        covariance_type: GMM covariance.
+        n_init: GMM restarts.
+
+    Returns:
+        A :class:`BaselineResult` named ``"dl+gmm"``.
+    """
+    flat = _flat(x)
+    _check_kj(len(flat), n_clusters, n_components)
+    t0 = time.perf_counter()
+    dl = MiniBatchDictionaryLearning(
+        n_components=n_components,
+        alpha=alpha,
+        batch_size=batch_size,
+        max_iter=max_iter,
+        transform_algorithm="lasso_lars",
+        transform_alpha=alpha,
+        random_state=seed,
+    )
+    z = dl.fit(flat).transform(flat)
+    gmm = _gmm(z, n_clusters, covariance_type, seed, n_init)
+    labels = gmm.predict(z)
+    return BaselineResult("dl+gmm", labels, z, time.perf_counter() - t0, gmm, dl)
+
+
+def kmeans_pixels(
+    x: Any, n_clusters: int = 10, seed: int = 0, n_init: int = 3, minibatch: bool | None = None
+) -> BaselineResult:
+    """k-means on the flattened pixels.
+
+    Args:
+        x: stamps ``(N, ...)``.
+        n_clusters: K.
+        seed: seed of the k-means initialisation.
+        n_init: restarts (lowest inertia kept).
+        minibatch: use ``MiniBatchKMeans``; default: only when N > 20,000.
+
+    Returns:
+        A :class:`BaselineResult` named ``"kmeans"`` whose latents are the pixels.
+    """
+    flat = _flat(x)
+    _check_kj(len(flat), n_clusters)
+    t0 = time.perf_counter()
+    if minibatch is None:
+        minibatch = len(flat) > 20_000
+    cls = MiniBatchKMeans if minibatch else KMeans
+    km = cls(n_clusters=n_clusters, n_init=n_init, random_state=seed).fit(flat)
+    return BaselineResult("kmeans", km.labels_.astype(np.int64), flat, time.perf_counter() - t0, km, None)
+
+
+def vae_gmm(
+    x: Any,
+    cfg_or_j: Any = 21,
+    n_clusters: int | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    recipe: str = "vae",
+    covariance_type: str = "diag",
+    n_init: int = 1,
+    batch_size: int = 256,
+    verbose: int = 0,
+) -> BaselineResult:
+    """A plain VAE, then a Gaussian mixture on its encoder means (seed 000 Table Ic, seed 001).
+
+    Args:
+        x: stamps ``(N, H, W, C)`` float32.
+        cfg_or_j: a :class:`~astrovader.config.RunConfig` (its model/train settings are
+            used) or an int J (then the ``"mlp"`` architecture with defaults).
+        n_clusters: K (default: ``cfg.model.n_clusters``, or 10 with an int J).
+        epochs: VAE epochs (default: ``cfg.train.vae_epochs``).
+        seed: seed of the network initialisation, training and mixture.
+        recipe: ``"vae"`` (fixed beta = ``cfg.train.beta`` if set for this recipe, as the
+            training module defines) or ``"kl_annealing"`` (beta 0 -> 1, seed 001).
+        covariance_type: GMM covariance (``"diag"`` like classic VaDE's initialisation).
+        n_init: GMM restarts.
+        batch_size: batch size for encoding.
+        verbose: Keras verbosity.
+
+    Returns:
+        A :class:`BaselineResult` named ``"vae+gmm"`` (or ``"kl-vae+gmm"``), whose
+        ``embedder`` is the trained VAE.
+    """
+    from astrovader.config import ModelConfig, RunConfig, TrainConfig
+    from astrovader.training import train
+
+    arr = np.asarray(x, dtype=np.float32)
+    _flat(arr)
+    if isinstance(cfg_or_j, RunConfig):
+        cfg = RunConfig.from_dict(cfg_or_j.to_dict())
+    else:
+        cfg = RunConfig(
+            model=ModelConfig(architecture="mlp", latent_dim=int(cfg_or_j), n_clusters=10),
+            train=TrainConfig(),
+        )
+    k = int(n_clusters if n_clusters is not None else cfg.model.n_clusters)
+    _check_kj(len(arr), k)
+    cfg.model.n_clusters = k
+    cfg.model.input_shape = tuple(arr.shape[1:])
+    cfg.model.seed = seed
+    cfg.train.recipe = recipe
+    cfg.train.seed = seed
+    if epochs is not None:
+        cfg.train.vae_epochs = int(epochs)
+        cfg.train.anneal_epochs = min(cfg.train.anneal_epochs, int(epochs))
+    cfg.validate()
+    t0 = time.perf_counter()
+    model, _ = train(cfg, arr, verbose=verbose)
+    mu, _ = model.encode(arr, batch_size=batch_size)
+    mu = np.asarray(mu, dtype=np.float64)
+    if not np.all(np.isfinite(mu)):
+        raise AstrovaderError("vae_gmm: the VAE produced NaN latents (training diverged); lower the learning rate")
+    gmm = _gmm(mu, k, covariance_type, seed, n_init)
+    labels = gmm.predict(mu)
+    name = "vae+gmm" if recipe == "vae" else "kl-vae+gmm"
+    return BaselineResult(name, labels, mu, time.perf_counter() - t0, gmm, model)
+
+
+BASELINES = {"pca+gmm": pca_gmm, "dl+gmm": dictionary_gmm, "kmeans": kmeans_pixels, "vae+gmm": vae_gmm}
