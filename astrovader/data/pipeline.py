@@ -1,0 +1,319 @@
+"""Loading, streaming and ``tf.data`` input pipelines.
+
+* :func:`load` reads a whole input (path or ``builtin:NAME``) into a preprocessed
+  :class:`~astrovader.data.StampSet`.
+* :func:`iter_batches` streams ``(ids, images)`` batches in order from any input, starting at
+  a stamp offset, so prediction over catalogues larger than memory can resume.
+* :func:`make_dataset` builds the training ``tf.data.Dataset``: cache -> shuffle -> batch
+  (global batch size) -> vectorised random flips / 90-degree rotations -> prefetch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Iterator
+
+import numpy as np
+
+from astrovader.config import DataConfig
+from astrovader.data.preprocessing import fit_stamp, preprocess as _preprocess
+from astrovader.data.readers import open_source
+from astrovader.data.stampset import StampSet
+from astrovader.errors import DataError
+
+__all__ = ["load", "iter_batches", "make_dataset", "as_config"]
+
+
+def as_config(spec_or_cfg: Any, **overrides: Any) -> DataConfig:
+    """A :class:`DataConfig` from a spec string, path, dict or DataConfig (``None`` overrides ignored)."""
+    if isinstance(spec_or_cfg, DataConfig):
+        cfg = dataclasses.replace(spec_or_cfg)
+    elif isinstance(spec_or_cfg, dict):
+        cfg = DataConfig(**spec_or_cfg)
+    elif isinstance(spec_or_cfg, (str, os.PathLike)):
+        cfg = DataConfig(spec=str(spec_or_cfg))
+    else:
+        raise DataError(f"data spec {spec_or_cfg!r}: give a path, 'builtin:NAME' or a DataConfig")
+    for k, v in overrides.items():
+        if v is not None:
+            setattr(cfg, k, v)
+    return cfg
+
+
+def _stack(arrays: Any, ids: np.ndarray, cfg: DataConfig, source: str) -> tuple[np.ndarray, bool]:
+    """Stack per-file stamps; mixed shapes are reconciled only by data.grayscale/crop/resize."""
+    if isinstance(arrays, np.ndarray):
+        return arrays, False
+    shapes = [a.shape for a in arrays]
+    if len(set(shapes)) <= 1:
+        return (np.stack(arrays) if arrays else np.zeros((0, 1, 1, 1), np.float32)), False
+    if cfg.resize is not None or cfg.crop is not None or cfg.grayscale:
+        fitted = [fit_stamp(a, cfg) for a in arrays]
+        shapes2 = [a.shape for a in fitted]
+        if len(set(shapes2)) == 1:
+            return np.stack(fitted), True
+        shapes = shapes2
+    first = shapes[0]
+    j = next(i for i, s in enumerate(shapes) if s != first)
+    raise DataError(
+        f"{source}: stamp {ids[j]!s} has shape {shapes[j]} but {ids[0]!s} has {first}; "
+        "set data.resize (and data.grayscale for mixed bands) or give stamps of one shape"
+    )
+
+
+def _finish(s: StampSet, cfg: DataConfig, shaped: bool, do_preprocess: bool) -> StampSet:
+    if not do_preprocess:
+        return s
+    pcfg = dataclasses.replace(cfg, crop=None, resize=None, grayscale=False) if shaped else cfg
+    images, keep = _preprocess(s.images, pcfg, ids=s.ids, source=s.source, return_keep=True)
+    if not keep.all():
+        s = s.subset(keep)
+        s.meta["dropped_nonfinite"] = int((~keep).sum())
+    s.images = images
+    return s
+
+
+def _builtin(cfg: DataConfig) -> StampSet:
+    from astrovader.data.builtin import load_builtin
+
+    return load_builtin(cfg.spec.split(":", 1)[1], n=cfg.n, seed=cfg.seed, cache_dir=cfg.cache_dir)
+
+
+def load(
+    spec_or_cfg: Any,
+    n: int | None = None,
+    *,
+    seed: int | None = None,
+    cache_dir: str | None = None,
+    label_column: str | None = None,
+    preprocess: bool = True,
+) -> StampSet:
+    """Read stamps from a path or ``builtin:NAME`` and preprocess them.
+
+    Args:
+        spec_or_cfg: a path, ``"builtin:NAME"`` or a :class:`~astrovader.config.DataConfig`
+            (whose preprocessing fields are applied; a plain path uses the defaults:
+            no scaling, NaN/Inf is an error).
+        n: read only the first ``n`` stamps (built-in sets are generated with ``n``).
+        seed: built-in generation seed (overrides the config's).
+        cache_dir: built-in cache directory (overrides the config's).
+        label_column: catalog label column(s) (overrides the config's).
+        preprocess: apply the config's preprocessing; ``False`` returns raw pixels (for
+            ``astrovader data info`` on files with NaNs).
+
+    Returns:
+        A :class:`StampSet` with float32 ``(N, H, W, C)`` images.
+
+    Raises:
+        DataError: with a one-line message naming the file (and catalog line) and the fix.
+    """
+    cfg = as_config(spec_or_cfg, n=n, seed=seed, cache_dir=cache_dir, label_column=label_column)
+    if cfg.n is not None and int(cfg.n) < 1:
+        raise DataError(f"data.n={cfg.n}: give a positive number of stamps or leave it empty")
+    if cfg.spec.startswith("builtin:"):
+        return _finish(_builtin(cfg), cfg, False, preprocess)
+    src = open_source(cfg.spec, cfg.label_column)
+    from astrovader.data.shards import ShardSource
+
+    if isinstance(src, ShardSource):
+        s = src.read_all()
+        if cfg.n is not None:
+            s = s.subset(slice(0, int(cfg.n)))
+        return _finish(s, cfg, False, preprocess)
+    hi = src.n if cfg.n is None else min(int(cfg.n), src.n)
+    if hi == 0:
+        raise DataError(f"{src.name}: no stamps found; check the input")
+    images, shaped = _stack(src.read(0, hi), src.ids[:hi], cfg, src.name)
+    s = StampSet(
+        images=images,
+        labels=None if src.labels is None else np.asarray(src.labels)[:hi],
+        ids=src.ids[:hi],
+        label_names=src.label_names,
+        columns={k: np.asarray(v)[:hi] for k, v in src.columns.items()},
+        source=src.name,
+    )
+    return _finish(s, cfg, shaped, preprocess)
+
+
+def iter_batches(
+    spec_or_cfg: Any,
+    batch_size: int,
+    start: int = 0,
+    *,
+    preprocess: bool = True,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Stream ``(ids, images)`` batches in input order, beginning at stamp ``start``.
+
+    Only one batch of raw stamps is in memory at a time for files, catalogs, FITS cubes,
+    ``.npy`` (memory-mapped), HDF5 and TFRecord shards; built-in sets are generated/loaded
+    whole. ``start`` counts *input* stamps, so with ``nan_policy: drop`` a batch may be
+    shorter than ``batch_size``; resume with ``start = start + stamps consumed``.
+
+    Args:
+        spec_or_cfg: a path, ``builtin:NAME`` or DataConfig (preprocessing applied per batch).
+        batch_size: stamps per batch.
+        start: index of the first input stamp to yield.
+        preprocess: apply the config's preprocessing.
+
+    Yields:
+        ``(ids, images)``: str array ``(b,)`` and float32 ``(b, H, W, C)``.
+    """
+    cfg = as_config(spec_or_cfg)
+    batch_size, start = int(batch_size), int(start)
+    if batch_size < 1 or start < 0:
+        raise DataError(f"batch_size={batch_size}, start={start}: give batch_size >= 1 and start >= 0")
+    limit = None if cfg.n is None else int(cfg.n)
+    if cfg.spec.startswith("builtin:"):
+        s = _builtin(cfg)
+        for lo in range(start, len(s), batch_size):
+            chunk = _finish(s.subset(slice(lo, lo + batch_size)), cfg, False, preprocess)
+            yield chunk.ids, chunk.images
+        return
+    src = open_source(cfg.spec, cfg.label_column)
+    from astrovader.data.shards import ShardSource
+
+    if isinstance(src, ShardSource):
+        done = start
+        for chunk in src.iter_stamps(start, batch_size):
+            if limit is not None:
+                if done >= limit:
+                    return
+                chunk = chunk.subset(slice(0, limit - done))
+            done += len(chunk)
+            chunk = _finish(chunk, cfg, False, preprocess)
+            yield chunk.ids, chunk.images
+        return
+    n = src.n if limit is None else min(limit, src.n)
+    for lo in range(start, n, batch_size):
+        hi = min(lo + batch_size, n)
+        images, shaped = _stack(src.read(lo, hi), src.ids[lo:hi], cfg, src.name)
+        chunk = _finish(StampSet(images=images, ids=src.ids[lo:hi], source=src.name), cfg, shaped, preprocess)
+        yield chunk.ids, chunk.images
+
+
+def _augment(images, seeds, flips: bool, rot90: bool):
+    """Random per-image flips and 90-degree rotations of a batch (stateless, seeded)."""
+    import tensorflow as tf
+
+    b = tf.shape(images)[0]
+    seed = tf.stack([seeds, tf.constant(0, tf.int64)])
+    if flips:
+        u = tf.random.stateless_uniform([b, 2], seed=seed)
+        lr = tf.reshape(u[:, 0] < 0.5, [-1, 1, 1, 1])
+        ud = tf.reshape(u[:, 1] < 0.5, [-1, 1, 1, 1])
+        images = tf.where(lr, tf.reverse(images, [2]), images)
+        images = tf.where(ud, tf.reverse(images, [1]), images)
+    if rot90:
+        k = tf.random.stateless_uniform([b], seed=seed + [0, 1], minval=0, maxval=4, dtype=tf.int32)
+        r1 = tf.reverse(tf.transpose(images, [0, 2, 1, 3]), [1])  # 90 deg counter-clockwise
+        r2 = tf.reverse(images, [1, 2])
+        r3 = tf.reverse(tf.transpose(images, [0, 2, 1, 3]), [2])
+        stacked = tf.stack([images, r1, r2, r3], axis=1)
+        images = tf.gather(stacked, k, axis=1, batch_dims=1)
+    return images
+
+
+def make_dataset(
+    images: Any,
+    batch_size: int,
+    shuffle: bool = True,
+    augment_flips: bool | None = None,
+    augment_rot90: bool | None = None,
+    seed: int = 0,
+    cache: bool | str = True,
+    drop_remainder: bool = False,
+    shuffle_buffer: int | None = None,
+):
+    """The training ``tf.data.Dataset`` (images only; labels are never used in training).
+
+    Args:
+        images: float32 ``(N, H, W, C)`` array, a :class:`StampSet`, or a path /
+            ``builtin:NAME`` / DataConfig to stream (TFRecord shards are parsed natively;
+            other inputs through :func:`iter_batches`), preprocessed per the config.
+        batch_size: the *global* batch size (a ``tf.distribute`` strategy splits it).
+        shuffle: reshuffle every epoch (deterministic for ``seed``).
+        augment_flips: random horizontal/vertical flips (seed 004); ``None`` = the
+            config's ``flips`` (False for arrays).
+        augment_rot90: random multiples of 90-degree rotations (square stamps only);
+            ``None`` = the config's ``rot90``.
+        seed: shuffle/augmentation seed.
+        cache: ``True`` caches decoded stamps in memory, a string caches to that file,
+            ``False`` disables (for streamed inputs larger than memory use a file or False).
+        drop_remainder: drop the last short batch.
+        shuffle_buffer: shuffle buffer size (default: all stamps for arrays, 10,000 for
+            streamed inputs).
+
+    Returns:
+        A dataset of float32 batches ``(b, H, W, C)``, prefetched.
+    """
+    import tensorflow as tf
+
+    cfg = None
+    if isinstance(images, StampSet):
+        images = images.images
+    if isinstance(images, (str, os.PathLike, DataConfig, dict)):
+        cfg = as_config(images)
+        ds, shape = _stream_dataset(cfg)
+        buffer = shuffle_buffer or 10_000
+        shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    else:
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 4 or len(images) == 0:
+            raise DataError(f"make_dataset: expected non-empty stamps (N, H, W, C), got shape {images.shape}")
+        shape = images.shape[1:]
+        ds = tf.data.Dataset.from_tensor_slices(images)
+        buffer = shuffle_buffer or len(images)
+        shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    flips = bool(cfg.flips if (augment_flips is None and cfg is not None) else augment_flips)
+    rot = bool(cfg.rot90 if (augment_rot90 is None and cfg is not None) else augment_rot90)
+    if rot and shape[0] != shape[1]:
+        raise DataError(f"90-degree rotations need square stamps, got {shape[0]}x{shape[1]}; set rot90: false or crop")
+    if int(batch_size) < 1:
+        raise DataError(f"batch_size={batch_size}: give a positive batch size")
+    if cache:
+        ds = ds.cache(cache if isinstance(cache, str) else "")
+    if shuffle:
+        ds = ds.shuffle(int(buffer), seed=int(seed), reshuffle_each_iteration=True)
+    ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+    if flips or rot:
+        rnd = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip((ds, rnd)).map(
+            lambda x, s: _augment(x, s, flips, rot), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+    opts = tf.data.Options()
+    opts.experimental_distribute.auto_shard_policy = shard_policy
+    return ds.with_options(opts).prefetch(tf.data.AUTOTUNE)
+
+
+def _stream_dataset(cfg: DataConfig):
+    """Unbatched dataset of preprocessed stamps streamed from ``cfg.spec`` and the stamp shape."""
+    import tensorflow as tf
+
+    ids, first = next(iter_batches(dataclasses.replace(cfg, n=1, nan_policy="fill"), 1))
+    shape = tuple(first.shape[1:])
+    spec = cfg.spec
+    if not spec.startswith("builtin:") and cfg.n is None:
+        from astrovader.data.shards import ShardSource, shard_dataset
+
+        src = open_source(spec, cfg.label_column)
+        if isinstance(src, ShardSource):
+            pcfg = cfg
+
+            def prep(batch):
+                return _preprocess(batch, pcfg, source=spec)
+
+            ds = shard_dataset(spec).batch(256)
+            ds = ds.map(
+                lambda b: tf.ensure_shape(tf.numpy_function(prep, [b], tf.float32), (None,) + shape),
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True,
+            )
+            return ds.unbatch(), shape
+
+    def gen():
+        for _, batch in iter_batches(cfg, 256):
+            yield from batch
+
+    ds = tf.data.Dataset.from_generator(gen, output_signature=tf.TensorSpec(shape, tf.float32))
+    return ds, shape

@@ -1,0 +1,205 @@
+"""Per-stamp preprocessing configured by :class:`astrovader.config.DataConfig`.
+
+Order of operations (each step optional)::
+
+    NaN/Inf policy -> grayscale (band mean) -> centre crop -> resize -> scaling -> clip
+
+Every step acts on each stamp independently, so preprocessing a batch gives the same
+result as preprocessing the whole set (the streaming path relies on this).
+
+Scalings (``DataConfig.scaling``), for a stamp x with pixels x_i:
+
+* ``none``   -- unchanged (e.g. SNR difference stamps, seed 000 sec. II).
+* ``minmax`` -- (x - min x) / (max x - min x), in [0, 1].
+* ``chase``  -- (x - median x) / max_i |x_i - median x|, in [-1, 1] (seed 001 sec. 3).
+* ``asinh``  -- arcsinh((x - median x) / s) with s = 1.4826 MAD(x), the robust noise level:
+  linear near the noise, logarithmic for bright cores.
+* ``zscore`` -- (x - mean x) / std x.
+
+A constant stamp (zero range / zero spread) maps to zeros instead of dividing by zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from astrovader.errors import DataError
+
+__all__ = ["SCALINGS", "NAN_POLICIES", "preprocess", "scale", "grayscale", "center_crop", "resize"]
+
+SCALINGS = ("none", "minmax", "chase", "asinh", "zscore")
+NAN_POLICIES = ("error", "fill", "drop")
+_EPS = 1e-12
+
+
+def _get(cfg: Any, name: str, default: Any = None) -> Any:
+    if cfg is None:
+        return default
+    if isinstance(cfg, dict):
+        return cfg.get(name, default)
+    return getattr(cfg, name, default)
+
+
+def grayscale(images: np.ndarray) -> np.ndarray:
+    """Mean over the band axis, keeping it: ``(N, H, W, C) -> (N, H, W, 1)`` (seed 004 sec. 2)."""
+    return images.mean(axis=-1, keepdims=True, dtype=np.float32)
+
+
+def center_crop(images: np.ndarray, size: Any, source: str = "stamps") -> np.ndarray:
+    """Centre crop ``(N, H, W, C)`` stamps to ``size = [h, w]``."""
+    h, w = _pair(size, "data.crop")
+    H, W = images.shape[1:3]
+    if h > H or w > W:
+        raise DataError(f"{source}: data.crop={[h, w]} is larger than the stamps ({H}x{W}); give a smaller crop")
+    top, left = (H - h) // 2, (W - w) // 2
+    return images[:, top : top + h, left : left + w, :]
+
+
+def resize(images: np.ndarray, size: Any) -> np.ndarray:
+    """Bilinear resize ``(N, H, W, C)`` stamps to ``size = [h, w]`` (antialiased when shrinking)."""
+    h, w = _pair(size, "data.resize")
+    if tuple(images.shape[1:3]) == (h, w):
+        return images
+    import tensorflow as tf
+
+    out = [
+        tf.image.resize(images[i : i + 1024], (h, w), method="bilinear", antialias=True).numpy()
+        for i in range(0, len(images), 1024)
+    ]
+    return np.concatenate(out, axis=0).astype(np.float32) if out else np.zeros((0, h, w, images.shape[-1]), np.float32)
+
+
+def scale(images: np.ndarray, method: str) -> np.ndarray:
+    """Apply a per-stamp scaling (see the module docstring) to ``(N, H, W, C)`` stamps."""
+    if method not in SCALINGS:
+        raise DataError(f"data.scaling={method!r}: choose one of {', '.join(SCALINGS)}")
+    x = images.astype(np.float32, copy=True)
+    if method == "none" or len(x) == 0:
+        return x
+    flat = x.reshape(len(x), -1)
+    if method == "minmax":
+        lo = flat.min(axis=1, keepdims=True)
+        rng = flat.max(axis=1, keepdims=True) - lo
+        flat = np.where(rng > _EPS, (flat - lo) / np.maximum(rng, _EPS), 0.0)
+    elif method == "chase":
+        centred = flat - np.median(flat, axis=1, keepdims=True)
+        amax = np.abs(centred).max(axis=1, keepdims=True)
+        flat = np.where(amax > _EPS, centred / np.maximum(amax, _EPS), 0.0)
+    elif method == "asinh":
+        med = np.median(flat, axis=1, keepdims=True)
+        mad = 1.4826 * np.median(np.abs(flat - med), axis=1, keepdims=True)
+        # fall back to the standard deviation for stamps that are mostly constant
+        s = np.where(mad > _EPS, mad, flat.std(axis=1, keepdims=True))
+        flat = np.where(s > _EPS, np.arcsinh((flat - med) / np.maximum(s, _EPS)), 0.0)
+    elif method == "zscore":
+        mu = flat.mean(axis=1, keepdims=True)
+        sd = flat.std(axis=1, keepdims=True)
+        flat = np.where(sd > _EPS, (flat - mu) / np.maximum(sd, _EPS), 0.0)
+    return flat.reshape(x.shape).astype(np.float32)
+
+
+def nonfinite_mask(images: np.ndarray) -> np.ndarray:
+    """Boolean ``(N,)``: True where a stamp has any NaN or Inf pixel."""
+    if len(images) == 0:
+        return np.zeros(0, bool)
+    return ~np.isfinite(images.reshape(len(images), -1)).all(axis=1)
+
+
+def preprocess(
+    images: np.ndarray,
+    cfg: Any = None,
+    *,
+    ids: np.ndarray | None = None,
+    source: str = "stamps",
+    return_keep: bool = False,
+):
+    """Preprocess stamps as configured by a :class:`~astrovader.config.DataConfig`.
+
+    Args:
+        images: ``(N, H, W, C)`` stamps (any real dtype; returned as float32).
+        cfg: a ``DataConfig`` (or dict with the same field names); ``None`` = defaults.
+        ids: stamp ids, used only to name the first bad stamp in error messages.
+        source: file or dataset name used in error messages.
+        return_keep: also return the boolean ``(N,)`` mask of kept stamps (the ``drop``
+            NaN policy removes stamps; use the mask to subset labels/ids).
+
+    Returns:
+        The preprocessed float32 images, and the keep mask if ``return_keep``.
+
+    Raises:
+        DataError: NaN/Inf pixels under ``nan_policy: error``, an unknown scaling or NaN
+            policy, or a crop larger than the stamps.
+    """
+    x = np.asarray(images)
+    if x.ndim != 4:
+        raise DataError(f"{source}: expected stamps (N, H, W, C), got shape {x.shape}")
+    x = x.astype(np.float32, copy=False)
+    policy = _get(cfg, "nan_policy", "error")
+    if policy not in NAN_POLICIES:
+        raise DataError(f"data.nan_policy={policy!r}: choose one of {', '.join(NAN_POLICIES)}")
+    bad = nonfinite_mask(x)
+    keep = ~bad
+    if bad.any():
+        if policy == "error":
+            first = int(np.flatnonzero(bad)[0])
+            name = f"id {ids[first]!s}" if ids is not None else f"index {first}"
+            raise DataError(
+                f"{source}: {int(bad.sum())} stamp(s) contain NaN/Inf pixels (first: {name}); "
+                "set data.nan_policy to 'fill' or 'drop'"
+            )
+        if policy == "fill":
+            fill = float(_get(cfg, "fill_value", 0.0))
+            x = np.where(np.isfinite(x), x, np.float32(fill)).astype(np.float32)
+        else:
+            x = x[keep]
+    if _get(cfg, "grayscale", False) and x.shape[-1] > 1:
+        x = grayscale(x)
+    if _get(cfg, "crop") is not None:
+        x = center_crop(x, _get(cfg, "crop"), source)
+    if _get(cfg, "resize") is not None:
+        x = resize(x, _get(cfg, "resize"))
+    x = scale(x, _get(cfg, "scaling", "none") or "none")
+    clip = _get(cfg, "clip")
+    if clip is not None:
+        lo, hi = _pair_float(clip)
+        x = np.clip(x, lo, hi)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    return (x, keep) if return_keep else x
+
+
+def fit_stamp(image: np.ndarray, cfg: Any) -> np.ndarray:
+    """Shape one ``(H, W, C)`` stamp with the config's grayscale/crop/resize (for mixed-size inputs)."""
+    x = image[None].astype(np.float32)
+    if _get(cfg, "grayscale", False) and x.shape[-1] > 1:
+        x = grayscale(x)
+    if _get(cfg, "crop") is not None:
+        h, w = _pair(_get(cfg, "crop"), "data.crop")
+        if h <= x.shape[1] and w <= x.shape[2]:
+            x = center_crop(x, (h, w))
+    if _get(cfg, "resize") is not None:
+        x = resize(x, _get(cfg, "resize"))
+    return x[0]
+
+
+def _pair(size: Any, field: str) -> tuple[int, int]:
+    if isinstance(size, (int, np.integer)):
+        size = [size, size]
+    try:
+        h, w = (int(s) for s in size)
+    except (TypeError, ValueError):
+        raise DataError(f"{field}={size!r}: give [height, width]") from None
+    if h < 1 or w < 1:
+        raise DataError(f"{field}={size!r}: sizes must be positive")
+    return h, w
+
+
+def _pair_float(clip: Any) -> tuple[float, float]:
+    try:
+        lo, hi = (float(c) for c in clip)
+    except (TypeError, ValueError):
+        raise DataError(f"data.clip={clip!r}: give [low, high]") from None
+    if lo >= hi:
+        raise DataError(f"data.clip={clip!r}: low must be below high")
+    return lo, hi
