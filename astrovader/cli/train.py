@@ -189,6 +189,10 @@ def run_training(cfg: RunConfig, out: str | os.PathLike, resume: bool = False, o
 
     from astrovader.training import get_strategy, train
 
+    if strategy == "multiworker":  # every worker writes its own files; the chief writes `out`
+        from astrovader.distributed import worker_run_dir
+
+        out = worker_run_dir(out)
     rd = RunDir(out)
     _prepare_run_dir(rd, resume, overwrite)
     if resume:
