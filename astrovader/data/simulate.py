@@ -23,7 +23,7 @@ __all__ = ["render_galaxies", "render_transients", "GALAXY_CLASSES", "TRANSIENT_
 
 GALAXY_CLASSES = ["bulge-dominated", "face-on disk", "edge-on disk", "with companion"]
 BOGUS_SUBTYPES = ["dipole", "cosmic_ray", "hot_pixel", "bad_column", "saturated", "noise"]
-TRANSIENT_SUBTYPES = ["point_source"] + BOGUS_SUBTYPES
+TRANSIENT_SUBTYPES = ["point_source", "on_host"] + BOGUS_SUBTYPES
 _POOL_MIN = 600  # below this many stamps a pool costs more than it saves
 
 
@@ -150,22 +150,26 @@ def _transient(row: dict) -> np.ndarray:
     c = s // 2
     fwhm, beta, dx, dy, amp = row["fwhm"], row["moffat_beta"], row["dx"], row["dy"], row["peak_snr"]
     img = np.zeros((s, s))
-    if kind == "point_source":
+    if kind in ("point_source", "on_host"):
         p = _psf_image(s, fwhm, beta, dx, dy)
         img = amp * p / p.max()
+        if kind == "on_host":  # imperfectly subtracted host galaxy: faint, extended residual
+            ang, d = r.uniform(0, 2 * np.pi), r.uniform(1.0, 4.0)
+            host = _psf_image(s, fwhm * r.uniform(2.0, 3.5), 2.5, dx + d * np.cos(ang), dy + d * np.sin(ang))
+            img += r.choice([-1.0, 1.0]) * r.uniform(1.0, 4.0) * host / host.max()
     elif kind == "dipole":  # misaligned subtraction: science PSF minus shifted template PSF
         ang = r.uniform(0, 2 * np.pi)
-        d = r.uniform(0.6, 2.0)
+        d = r.uniform(0.3, 1.8)
         pos = _psf_image(s, fwhm, beta, dx + 0.5 * d * np.cos(ang), dy + 0.5 * d * np.sin(ang))
         neg = _psf_image(s, fwhm * r.uniform(0.9, 1.15), beta, dx - 0.5 * d * np.cos(ang), dy - 0.5 * d * np.sin(ang))
-        img = amp * 4.0 * (pos - r.uniform(0.85, 1.1) * neg) / pos.max()
+        img = amp * 1.5 * (pos - r.uniform(0.6, 1.1) * neg) / pos.max()
     elif kind == "cosmic_ray":  # sharp track, not convolved with the PSF
         length, ang = r.uniform(0.0, 6.0), r.uniform(0, np.pi)
         for t in np.linspace(-length / 2, length / 2, max(2, int(length * 3))):
             x, y = c + dx + t * np.cos(ang), c + dy + t * np.sin(ang)
             ix, iy = int(round(x)), int(round(y))
             if 0 <= ix < s and 0 <= iy < s:
-                img[iy, ix] = max(img[iy, ix], amp * r.uniform(0.6, 1.0))
+                img[iy, ix] = max(img[iy, ix], 0.6 * amp * r.uniform(0.6, 1.0))
     elif kind == "hot_pixel":
         img[c, c] = amp
         if r.uniform() < 0.4:
@@ -179,23 +183,24 @@ def _transient(row: dict) -> np.ndarray:
             img[lo:, col + 1] = 0.5 * level
         img = img.T if r.uniform() < 0.3 else img  # bad rows occur too
     elif kind == "saturated":  # bright star residual: broad positive wing, negative core
-        big = amp * 6.0
+        big = amp * 2.0
         wide = _psf_image(s, fwhm * r.uniform(1.2, 1.5), beta, dx, dy)
         narrow = _psf_image(s, fwhm, beta, dx, dy)
         img = big * (wide / wide.max() - r.uniform(0.8, 1.1) * narrow / narrow.max())
         if r.uniform() < 0.5:  # bleed trail
             img[:, c] += big * 0.15 * np.exp(-np.abs(np.arange(s) - c) / r.uniform(3, 8))
     elif kind == "noise":  # a noise fluctuation above threshold: faint, not PSF-shaped
-        blob = _psf_image(s, fwhm * r.uniform(0.3, 0.6), beta, dx, dy)
-        img = r.uniform(2.0, 4.0) * blob / blob.max()
+        blob = _psf_image(s, fwhm * r.uniform(0.4, 1.0), beta, dx, dy)
+        img = r.uniform(2.5, 5.0) * blob / blob.max()
     return img.astype(np.float32)
 
 
 def render_transients(n: int, seed: int = 0, size: int = 21, workers: int = 2, progress: bool = False) -> StampSet:
     """HiTS-like SNR difference stamps: half real point sources, half artifacts.
 
-    Real (label 1, ``point_source``): Moffat PSF (FWHM 2.5-5 px, beta 2.5-4) with peak SNR
-    log-uniform in 5-80 and sub-pixel offsets. Bogus (label 0), equally split among
+    Real (label 1): Moffat PSF (FWHM 2.5-5 px, beta 2.5-4) with peak SNR log-uniform in
+    4-50 and sub-pixel offsets; a quarter (``on_host``) sit on a faint extended residual of
+    an imperfectly subtracted host galaxy, the rest are ``point_source``. Bogus (label 0), equally split among
     ``dipole`` (misaligned subtraction), ``cosmic_ray`` (sharp 1-6 px tracks),
     ``hot_pixel``, ``bad_column`` (full or partial columns/rows), ``saturated`` (bright
     star residual with negative core, some with bleed trails) and ``noise`` (background
@@ -213,14 +218,14 @@ def render_transients(n: int, seed: int = 0, size: int = 21, workers: int = 2, p
     rows, k = [], 0
     for i, lab in enumerate(labels):
         if lab == 1:
-            kind = "point_source"
+            kind = "on_host" if rng.uniform() < 0.25 else "point_source"
         else:
             kind, k = BOGUS_SUBTYPES[bogus_kinds[k]], k + 1
         rows.append(dict(
             size=size, subtype=kind, seed=[seed, 22, i],
             fwhm=float(rng.uniform(2.5, 5.0)), moffat_beta=float(rng.uniform(2.5, 4.0)),
             dx=float(rng.uniform(-0.5, 0.5)), dy=float(rng.uniform(-0.5, 0.5)),
-            peak_snr=float(np.exp(rng.uniform(np.log(5), np.log(80)))),
+            peak_snr=float(np.exp(rng.uniform(np.log(4), np.log(50)))),
             noise_scale=float(rng.uniform(1.1, 1.6)) if kind == "noise" else 1.0,
         ))
     signal = np.stack(_run(_transient, rows, workers, progress, "rendering transients"))
