@@ -266,19 +266,21 @@ def _split(x: np.ndarray, fraction: float, seed: int):
 def run_search(cfg: RunConfig, x_train, x_val=None, tuner: str = "bayesian", max_trials: int = 10,
                out_dir: str | os.PathLike = "tuning", search_space: dict | None = None,
                objective: str = "elbo", overwrite: bool = False, verbose: int = 0, seed: int = 0,
-               max_epochs: int | None = None):
+               max_epochs: int | None = None, validation_fraction: float | None = None):
     """Run a search and (on the chief or a local run) write the result files.
 
     Args:
         cfg: base configuration.
         x_train: stamps ``(N, H, W, C)``; when ``x_val`` is ``None`` a fraction
-            ``cfg.train.validation_fraction`` (0.1 if unset) is held out for validation.
+            ``validation_fraction`` (default ``cfg.train.validation_fraction``, or 0.1 if
+            that is 0) is held out for validation.
         tuner, max_trials, max_epochs: see :func:`make_tuner`.
         out_dir: output folder: ``search/`` (keras-tuner trials), ``best.yaml``,
             ``summary.md``, ``trials.csv``.
         search_space: see :class:`VaDEHyperModel`.
         objective: ``"elbo"``, ``"calinski_harabasz"`` or ``"silhouette"``.
-        overwrite: discard a previous search in ``out_dir`` (default: resume it).
+        overwrite: discard a previous search in ``out_dir`` (default: resume it); ignored
+            on distributed workers (only the chief may delete the shared folder).
         verbose: Keras verbosity of each trial's fit.
 
     Returns:
@@ -286,11 +288,13 @@ def run_search(cfg: RunConfig, x_train, x_val=None, tuner: str = "bayesian", max
     """
     x_train = np.asarray(x_train, dtype="float32")
     if x_val is None:
-        x_train, x_val = _split(x_train, float(cfg.train.validation_fraction) or 0.1, seed)
+        frac = validation_fraction or float(cfg.train.validation_fraction) or 0.1
+        x_train, x_val = _split(x_train, frac, seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     hm = VaDEHyperModel(cfg, x_train, x_val, search_space, objective)
-    t = make_tuner(hm, tuner, max_trials, out_dir, overwrite=overwrite, seed=seed, max_epochs=max_epochs)
+    t = make_tuner(hm, tuner, max_trials, out_dir, overwrite=overwrite and not is_worker(), seed=seed,
+                   max_epochs=max_epochs)
     t.search(x_train, validation_data=x_val, verbose=verbose)
     if not is_worker():
         write_results(t, out_dir)

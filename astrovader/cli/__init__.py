@@ -22,7 +22,7 @@ from typing import Sequence
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 #: Subcommand modules under ``astrovader.cli``, in ``--help`` order.
-SUBCOMMANDS = ["demo", "train", "evaluate", "generate", "predict", "export", "choose_k", "data"]
+SUBCOMMANDS = ["demo", "train", "tune", "evaluate", "generate", "predict", "export", "choose_k", "data"]
 
 _EPILOG = """\
 examples:
