@@ -69,14 +69,30 @@ def _check_kj(n: int, n_clusters: int, n_components: int | None = None) -> None:
 
 
 def _gmm(z: np.ndarray, n_clusters: int, covariance_type: str, seed: int, n_init: int) -> GaussianMixture:
-    return GaussianMixture(
-        n_components=n_clusters,
-        covariance_type=covariance_type,
-        reg_covar=1e-5,
-        n_init=n_init,
-        max_iter=300,
-        random_state=seed,
-    ).fit(z)
+    """Fit a GMM in float64 with a covariance floor scaled to the data's variance.
+
+    Stamps in SNR units give codes with variances of 1e2-1e4, so a fixed ``reg_covar``
+    is negligible and nearly empty components collapse; if that still happens the floor
+    is raised tenfold (up to three times).
+    """
+    z = np.asarray(z, dtype=np.float64)
+    scale = float(np.mean(np.var(z, axis=0))) or 1.0
+    reg = 1e-6 * scale
+    for attempt in range(4):
+        try:
+            return GaussianMixture(
+                n_components=n_clusters,
+                covariance_type=covariance_type,
+                reg_covar=reg,
+                n_init=n_init,
+                max_iter=300,
+                random_state=seed,
+            ).fit(z)
+        except ValueError:
+            if attempt == 3:
+                raise
+            reg *= 10.0
+    raise AssertionError("unreachable")
 
 
 def pca_gmm(
@@ -108,7 +124,7 @@ def pca_gmm(
     pca = IncrementalPCA(n_components=n_components, batch_size=max(int(batch_size), n_components))
     z = pca.fit_transform(flat)
     gmm = _gmm(z, n_clusters, covariance_type, seed, n_init)
-    labels = gmm.predict(z)
+    labels = gmm.predict(np.asarray(z, dtype=np.float64))
     return BaselineResult("pca+gmm", labels, z, time.perf_counter() - t0, gmm, pca)
 
 
@@ -156,7 +172,7 @@ def dictionary_gmm(
     )
     z = dl.fit(flat).transform(flat)
     gmm = _gmm(z, n_clusters, covariance_type, seed, n_init)
-    labels = gmm.predict(z)
+    labels = gmm.predict(np.asarray(z, dtype=np.float64))
     return BaselineResult("dl+gmm", labels, z, time.perf_counter() - t0, gmm, dl)
 
 
