@@ -198,7 +198,7 @@ def _transient(row: dict) -> np.ndarray:
 def render_transients(n: int, seed: int = 0, size: int = 21, workers: int = 2, progress: bool = False) -> StampSet:
     """HiTS-like SNR difference stamps: half real point sources, half artifacts.
 
-    Real (label 1): Moffat PSF (FWHM 2.5-5 px, beta 2.5-4) with peak SNR log-uniform in
+    Real (label 1): Moffat PSF (FWHM 2.5-5 px, beta 2.5-4 in 0.5 steps) with peak SNR log-uniform in
     4-50 and sub-pixel offsets; a quarter (``on_host``) sit on a faint extended residual of
     an imperfectly subtracted host galaxy, the rest are ``point_source``. Bogus (label 0), equally split among
     ``dipole`` (misaligned subtraction), ``cosmic_ray`` (sharp 1-6 px tracks),
@@ -223,7 +223,7 @@ def render_transients(n: int, seed: int = 0, size: int = 21, workers: int = 2, p
             kind, k = BOGUS_SUBTYPES[bogus_kinds[k]], k + 1
         rows.append(dict(
             size=size, subtype=kind, seed=[seed, 22, i],
-            fwhm=float(rng.uniform(2.5, 5.0)), moffat_beta=float(rng.uniform(2.5, 4.0)),
+            fwhm=float(rng.uniform(2.5, 5.0)), moffat_beta=float(np.round(rng.uniform(2.5, 4.0) * 2) / 2),
             dx=float(rng.uniform(-0.5, 0.5)), dy=float(rng.uniform(-0.5, 0.5)),
             peak_snr=float(np.exp(rng.uniform(np.log(4), np.log(50)))),
             noise_scale=float(rng.uniform(1.1, 1.6)) if kind == "noise" else 1.0,
