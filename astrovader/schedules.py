@@ -50,7 +50,7 @@ def _take(data, n_points: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def fit_gmm_prior(model, data, n_points: int | None = None, uniform_pi: bool = False,
-                  seed: int = 0, batch_size: int = 256) -> GaussianMixture:
+                  seed: int = 0, batch_size: int = 256, n_init: int = 5) -> GaussianMixture:
     """Fit a diagonal GMM on the posterior means of ``data`` and copy it into the prior.
 
     Args:
@@ -60,6 +60,8 @@ def fit_gmm_prior(model, data, n_points: int | None = None, uniform_pi: bool = F
             ``gmm_batches x batch_size``); ``None`` = all.
         uniform_pi: pi = 1/K (seed 000 sec. VI).
         seed: seed of the subsample and of the GMM's k-means initialisation.
+        n_init: GMM restarts, the best (highest likelihood -- no labels) is kept; one
+            k-means start often merges two clusters, and the whole run inherits it.
 
     Returns:
         the fitted ``sklearn.mixture.GaussianMixture``.
@@ -68,7 +70,7 @@ def fit_gmm_prior(model, data, n_points: int | None = None, uniform_pi: bool = F
     x = _take(data, n_points or (len(data) if isinstance(data, np.ndarray) else 10**9), rng)
     z_mean, _ = model.encode(x, batch_size=batch_size)
     gmm = GaussianMixture(model.n_clusters, covariance_type="diag", random_state=seed,
-                          reg_covar=1e-6, max_iter=200)
+                          reg_covar=1e-6, max_iter=200, n_init=n_init)
     gmm.fit(z_mean.astype("float64"))
     model.prior.set_from_sklearn(gmm, uniform_pi=uniform_pi)
     return gmm

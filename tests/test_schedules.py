@@ -77,7 +77,7 @@ def test_gmm_initialisation_equals_direct_sklearn_fit():
     assert float(model.prior.initialized.numpy()) == 0.0
     cb.on_epoch_begin(1)
     assert float(model.prior.initialized.numpy()) == 1.0
-    ref = GaussianMixture(3, covariance_type="diag", random_state=7, reg_covar=1e-6, max_iter=200)
+    ref = GaussianMixture(3, covariance_type="diag", random_state=7, reg_covar=1e-6, max_iter=200, n_init=5)
     ref.fit(model.encode(x)[0].astype("float64"))
     np.testing.assert_allclose(np.asarray(model.prior.means), ref.means_, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.exp(np.asarray(model.prior.log_vars)), ref.covariances_, rtol=1e-4)
