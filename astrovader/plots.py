@@ -111,8 +111,8 @@ def loss_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike)
     for ax, key in zip(axes.ravel(), keys):
         y = np.asarray(history[key], dtype=float)
         ax.plot(np.arange(len(y)), y, "-", color="C0", label="train")
-        if f"val_{key}" in history:
-            v = np.asarray(history[f"val_{key}"], dtype=float)
+        v = np.asarray(history.get(f"val_{key}", []), dtype=float)
+        if np.isfinite(v).any():
             ax.plot(np.arange(len(v)), v, "--", color="C1", label="validation")
             ax.legend(fontsize=8)
         ax.set_title(key)

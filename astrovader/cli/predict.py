@@ -78,7 +78,8 @@ def _completed_parts(parts_dir: Path) -> tuple[list[Path], int]:
             path.unlink()  # not contiguous with what is done: redo these rows
             continue
         with np.load(path) as z:
-            nxt = start + len(z["id"])
+            # input stamps consumed (rows may be fewer when data.nan_policy drops stamps)
+            nxt = start + int(z["consumed"]) if "consumed" in z.files else start + len(z["id"])
         done.append(path)
     return done, nxt
 
@@ -89,9 +90,8 @@ def _join(parts: list[Path], out: Path, k: int | None, j: int) -> int:
     tmp = out.with_name(out.name + ".tmp")
     n = 0
     if out.suffix == ".npz":
-        data = [dict(np.load(p)) for p in parts]
-        merged = {key: np.concatenate([d[key] for d in data]) if data else np.zeros(0) for key in
-                  (data[0] if data else {})}
+        data = [{k_: v for k_, v in np.load(p).items() if k_ != "consumed"} for p in parts]
+        merged = {key: np.concatenate([d[key] for d in data]) for key in (data[0] if data else {})}
         with tmp.open("wb") as f:
             np.savez(f, **merged)
         n = len(merged.get("id", []))
@@ -156,6 +156,7 @@ def run(args) -> int:
         if not pending:
             return
         arrays = {key: np.concatenate([b[key] for b in pending]) for key in pending[0]}
+        arrays["consumed"] = np.int64(pending_rows)
         path = parts_dir / f"part-{part_start:012d}.npz"
         _write_part(path, arrays)
         parts.append(path)
@@ -168,7 +169,7 @@ def run(args) -> int:
         res = predict_arrays(model, x, batch_size=args.batch_size, mc_samples=args.mc_samples)
         res["id"] = np.asarray(ids).astype(str)
         pending.append(res)
-        pending_rows += len(x)
+        pending_rows += args.batch_size  # input stamps consumed by this batch
         bar.update(len(x))
         if pending_rows >= args.part_size:
             flush()

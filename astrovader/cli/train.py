@@ -112,6 +112,8 @@ def resolve_config(args) -> RunConfig:
 
 
 def describe_schedule(t: TrainConfig) -> str:
+    if t.recipe == "s3vdc" and t.periods == 0:
+        return f"s3VDC: {t.gamma_epochs} gamma-training epoch(s) only (too few epochs for the VaDE phases)"
     if t.recipe == "s3vdc":
         return (f"s3VDC: {t.gamma_epochs} gamma-training + {t.periods} x ({t.anneal_epochs} annealing + "
                 f"{t.static_epochs} static) = {t.total_epochs()} epochs")
