@@ -37,9 +37,10 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clusters", type=int, metavar="K", help="number of mixture components K")
     p.add_argument("--latent-dim", type=int, metavar="J", help="latent dimension J")
     p.add_argument("--seed", type=int, metavar="S", help="seed for weights, shuffling and sampling")
-    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker", "auto"), default="default",
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker", "auto"), default="auto",
                    help="tf.distribute strategy: default (one device), mirrored (all local GPUs/devices), "
-                   "multiworker (TF_CONFIG), auto (default: %(default)s)")
+                   "multiworker (MultiWorkerMirroredStrategy from TF_CONFIG), auto = mirrored when more "
+                   "than one GPU is visible, else default (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in the output directory")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
                    help="Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch (default: %(default)s)")
