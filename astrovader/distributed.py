@@ -20,12 +20,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
 from astrovader.errors import AstrovaderError
 
-__all__ = ["task_info", "is_chief", "worker_run_dir", "worker_path", "save_model_multiworker"]
+__all__ = ["task_info", "is_chief", "worker_run_dir", "worker_path", "save_model_multiworker",
+           "tf_config_from_slurm"]
 
 
 def task_info() -> tuple[str | None, int, int]:
@@ -105,3 +107,31 @@ def save_model_multiworker(model, path: str | os.PathLike, strategy=None) -> Pat
         shutil.rmtree(target.parent, ignore_errors=True)
         return None
     return target
+
+
+def tf_config_from_slurm(port: int = 12345, hosts: list[str] | None = None,
+                         env: dict | None = None) -> str:
+    """``TF_CONFIG`` JSON for the current SLURM task: one worker per task, ``host:port``.
+
+    Args:
+        port: port every worker listens on (one task per node), or the first port when
+            several tasks share a node (task ``i`` on a node gets ``port + local id``).
+        hosts: node names (default: ``scontrol show hostnames $SLURM_JOB_NODELIST``).
+        env: environment to read ``SLURM_*`` from (default ``os.environ``).
+
+    Example (in a job script, per task)::
+
+        export TF_CONFIG=$(python -c "from astrovader.distributed import tf_config_from_slurm as f; print(f())")
+    """
+    env = os.environ if env is None else env
+    try:
+        rank = int(env["SLURM_PROCID"])
+        per_node = int(env.get("SLURM_NTASKS_PER_NODE", "1").split("(")[0])
+    except (KeyError, ValueError):
+        raise AstrovaderError("tf_config_from_slurm must run inside a SLURM task (SLURM_PROCID "
+                              "is not set); set TF_CONFIG yourself elsewhere") from None
+    if hosts is None:
+        hosts = subprocess.run(["scontrol", "show", "hostnames", env["SLURM_JOB_NODELIST"]],
+                               capture_output=True, text=True, check=True).stdout.split()
+    workers = [f"{h}:{port + i}" for h in hosts for i in range(per_node)]
+    return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": rank}})
