@@ -191,6 +191,9 @@ def test_make_dataset_batches_shuffles_and_augments(tmp_path):
     for a, b in zip(x[..., 0], aug[..., 0]):
         assert b.tobytes() in d8(a)  # each output is one of the 8 symmetries of its input
     assert sum(not np.array_equal(a, b) for a, b in zip(x, aug)) >= 10
+    rot = np.concatenate(list(make_dataset(x, 8, shuffle=False, augment_rot90=True, seed=2)))
+    for a, b in zip(x[..., 0], rot[..., 0]):
+        assert b.tobytes() in {np.rot90(a, k).tobytes() for k in range(4)}  # rotations only, no mirror
     assert len(list(make_dataset(x, 8, drop_remainder=True))) == 2
 
 

@@ -193,25 +193,35 @@ def iter_batches(
 
 
 def _augment(images, seeds, flips: bool, rot90: bool):
-    """Random per-image flips and 90-degree rotations of a batch (stateless, seeded)."""
+    """Random per-image flips and 90-degree rotations of a batch (stateless, seeded).
+
+    Every combination is an element of the square's symmetry group, written as an optional
+    transpose followed by optional up-down / left-right reversals: rot90 by k is
+    (k=1: T, UD), (k=2: UD, LR), (k=3: T, LR); flips toggle UD / LR after it. Three
+    ``tf.where`` selections per batch, no per-image Python work.
+    """
     import tensorflow as tf
 
     b = tf.shape(images)[0]
-    seed = tf.stack([seeds, tf.constant(0, tf.int64)])
-    if flips:
-        u = tf.random.stateless_uniform([b, 2], seed=seed)
-        lr = tf.reshape(u[:, 0] < 0.5, [-1, 1, 1, 1])
-        ud = tf.reshape(u[:, 1] < 0.5, [-1, 1, 1, 1])
-        images = tf.where(lr, tf.reverse(images, [2]), images)
-        images = tf.where(ud, tf.reverse(images, [1]), images)
+    u = tf.random.stateless_uniform([b, 3], seed=tf.stack([seeds, tf.constant(0, tf.int64)]))
+    zeros = tf.zeros([b], tf.bool)
+    transpose, ud, lr = zeros, zeros, zeros
     if rot90:
-        k = tf.random.stateless_uniform([b], seed=seed + [0, 1], minval=0, maxval=4, dtype=tf.int32)
-        r1 = tf.reverse(tf.transpose(images, [0, 2, 1, 3]), [1])  # 90 deg counter-clockwise
-        r2 = tf.reverse(images, [1, 2])
-        r3 = tf.reverse(tf.transpose(images, [0, 2, 1, 3]), [2])
-        stacked = tf.stack([images, r1, r2, r3], axis=1)
-        images = tf.gather(stacked, k, axis=1, batch_dims=1)
-    return images
+        k = tf.cast(tf.floor(u[:, 0] * 4.0), tf.int32)
+        transpose = tf.logical_or(tf.equal(k, 1), tf.equal(k, 3))
+        ud = tf.logical_or(tf.equal(k, 1), tf.equal(k, 2))
+        lr = tf.logical_or(tf.equal(k, 2), tf.equal(k, 3))
+    if flips:
+        ud = tf.math.logical_xor(ud, u[:, 1] < 0.5)
+        lr = tf.math.logical_xor(lr, u[:, 2] < 0.5)
+
+    def pick(mask, a, c):
+        return tf.where(tf.reshape(mask, [-1, 1, 1, 1]), a, c)
+
+    if rot90:
+        images = pick(transpose, tf.transpose(images, [0, 2, 1, 3]), images)
+    images = pick(ud, tf.reverse(images, [1]), images)
+    return pick(lr, tf.reverse(images, [2]), images)
 
 
 def make_dataset(
