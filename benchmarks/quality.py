@@ -120,6 +120,8 @@ def _shorten(cfg, args, **train_over):
     over = {k: v for k, v in dict(
         pretrain_epochs=args.pretrain_epochs, vade_epochs=args.vade_epochs,
         vae_epochs=args.vae_epochs, learning_rate=args.learning_rate,
+        gamma_epochs=args.gamma_epochs, periods=args.periods,
+        anneal_epochs=args.anneal_epochs, static_epochs=args.static_epochs,
         batch_size=args.batch_size,
     ).items() if v is not None}
     over.update(train_over)
@@ -251,10 +253,11 @@ def run_galaxies(args, log) -> list[str]:
     from astrovader.selection import choose_k
 
     t0 = time.perf_counter()
-    x, y = C.load_stamps("builtin:galaxies", n=args.n, seed=0)
-    n_classes = int(len(np.unique(y)))
     preset = args.preset or "astrovader"
     base = _shorten(load_preset(preset), args, validation_fraction=0.0)
+    # the preset's per-stamp scaling (seed 004: min-max to [0, 1]); no resize to 128 px
+    x, y = C.load_stamps("builtin:galaxies", n=args.n, seed=0, scaling=base.data.scaling)
+    n_classes = int(len(np.unique(y)))
     j = base.model.latent_dim
     k = args.galaxies_k or n_classes
     base = base.override("model", n_clusters=k)
@@ -316,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrain-epochs", type=int, default=None, help="override train.pretrain_epochs")
     p.add_argument("--vade-epochs", type=int, default=None, help="override train.vade_epochs")
     p.add_argument("--vae-epochs", type=int, default=None, help="override train.vae_epochs")
+    p.add_argument("--gamma-epochs", type=int, default=None, help="override train.gamma_epochs (s3VDC)")
+    p.add_argument("--periods", type=int, default=None, help="override train.periods (s3VDC)")
+    p.add_argument("--anneal-epochs", type=int, default=None, help="override train.anneal_epochs")
+    p.add_argument("--static-epochs", type=int, default=None, help="override train.static_epochs (s3VDC)")
     p.add_argument("--learning-rate", type=float, default=None,
                    help="override train.learning_rate (and drop the decay to final_learning_rate)")
     p.add_argument("--batch-size", type=int, default=None, help="override train.batch_size")
@@ -345,6 +352,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.pretrain_epochs = args.pretrain_epochs or 1
         args.vade_epochs = args.vade_epochs or 1
         args.vae_epochs = args.vae_epochs or 1
+        args.gamma_epochs = args.gamma_epochs or 1
+        args.periods = args.periods or 1
+        args.anneal_epochs = args.anneal_epochs or 1
+        args.static_epochs = args.static_epochs or 1
         args.k_grid, args.j_grid = args.k_grid[:1], args.j_grid[:1]
         args.prefix = args.prefix or "quick_"
 
