@@ -239,3 +239,20 @@ def test_evaluate_model_with_fake_model():
     unlabelled = evaluate_model(_FakeModel(), x.astype("float32"))
     assert "acc_hungarian" not in unlabelled["scores"]
     assert unlabelled["confusion"].shape == (2, 2)
+
+
+def test_evaluate_model_with_real_vade():
+    from astrovader.config import ModelConfig
+    from astrovader.models import build_model
+
+    cfg = ModelConfig(architecture="mlp", input_shape=(4, 4, 1), latent_dim=3, n_clusters=3,
+                      hidden_units=[8], decoder_variance=True, reconstruction="gaussian", mc_samples=2)
+    model = build_model(cfg, kind="vade")
+    x = np.random.default_rng(0).normal(size=(30, 4, 4, 1)).astype("float32")
+    y = np.repeat([0, 1, 2], 10)
+    out = evaluate_model(model, x, y, batch_size=16, n_bins=3)
+    assert out["gamma"].shape == (30, 3)
+    np.testing.assert_allclose(out["gamma"].sum(1), 1.0, atol=1e-5)
+    assert out["latents"].shape == (30, 3) and out["mse"].shape == (30,)
+    assert np.all((out["variance"] >= np.exp(-5) - 1e-6) & (out["variance"] <= 1 + 1e-6))
+    assert 0.0 <= out["scores"]["acc_hungarian"] <= 1.0
