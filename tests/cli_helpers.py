@@ -1,0 +1,33 @@
+"""Tiny data and configs shared by the CLI tests (imported by test_cli*.py)."""
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from astrovader.config import load_preset
+
+N, SIDE = 120, 12
+
+
+def tiny_npz(path: Path, n: int = N, side: int = SIDE, bands: int = 1, seed: int = 0) -> Path:
+    """Two classes: a centred blob on noise (label 1) or noise only (label 0)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:side, :side]
+    blob = np.exp(-((yy - side / 2) ** 2 + (xx - side / 2) ** 2) / 4.0)
+    labels = np.arange(n) % 2
+    x = 0.2 * rng.normal(size=(n, side, side, bands)).astype("float32")
+    x[labels == 1] += blob[None, ..., None].astype("float32")
+    np.savez(path, images=x, labels=labels, ids=np.array([f"obj{i:04d}" for i in range(n)]))
+    return path
+
+
+def tiny_config(path: Path, recipe: str = "s3vdc") -> Path:
+    cfg = load_preset("demo").to_dict()
+    cfg["name"] = "tiny"
+    cfg["model"].update(input_shape=None, filters=[4, 4, 4, 4], latent_dim=2, n_clusters=2, mc_samples=1)
+    cfg["train"].update(recipe=recipe, batch_size=40, gmm_batches=2, gamma_epochs=1, periods=1,
+                        anneal_epochs=1, static_epochs=1, pretrain_epochs=1, vade_epochs=1, final_learning_rate=None)
+    cfg["data"].update(n=None, spec="unused")
+    path.write_text(yaml.safe_dump(cfg))
+    return path
