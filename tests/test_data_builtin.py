@@ -105,3 +105,12 @@ def test_data_config_cache_dir(tmp_path):
     s = load(DataConfig(spec="builtin:digits", n=10, cache_dir=str(tmp_path / "c"), scaling="minmax"))
     assert (tmp_path / "c").is_dir() and len(list((tmp_path / "c").glob("digits-*.npz"))) == 1
     assert s.images.max() == pytest.approx(1.0)
+
+
+def test_make_dataset_from_builtin_spec():
+    from astrovader.data import make_dataset
+
+    ds = make_dataset(DataConfig(spec="builtin:digits", n=10, flips=True, scaling="minmax"), 4, seed=1)
+    batches = list(ds.as_numpy_iterator())
+    assert [len(b) for b in batches] == [4, 4, 2] and batches[0].shape[1:] == (8, 8, 1)
+    assert max(b.max() for b in batches) == pytest.approx(1.0)

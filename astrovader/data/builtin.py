@@ -30,7 +30,7 @@ from astrovader.errors import DataError
 __all__ = ["builtin_names", "load_builtin", "generate_builtin", "cache_root"]
 
 # name -> (default n, version); bump the version when a generator changes
-_SETS = {"mnist5k": (5000, 1), "digits": (1797, 1), "hdf": (None, 1), "galaxies": (2000, 1), "transients": (4000, 2)}
+_SETS = {"mnist5k": (5000, 1), "digits": (1797, 1), "hdf": (None, 1), "galaxies": (2000, 2), "transients": (4000, 3)}
 
 
 def builtin_names() -> list[str]:

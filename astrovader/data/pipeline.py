@@ -264,6 +264,9 @@ def make_dataset(
         images = images.images
     if isinstance(images, (str, os.PathLike, DataConfig, dict)):
         cfg = as_config(images)
+        if cfg.spec.startswith("builtin:"):  # generated in memory anyway
+            images = load(cfg).images
+    if cfg is not None and not isinstance(images, np.ndarray):
         ds, shape = _stream_dataset(cfg)
         buffer = shuffle_buffer or 10_000
         shard_policy = tf.data.experimental.AutoShardPolicy.DATA
