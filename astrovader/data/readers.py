@@ -112,11 +112,12 @@ def read_image_file(path: str | os.PathLike, *, cube: bool = False) -> np.ndarra
     return arr
 
 
-def _read_fits_image(path: Path, cube: bool) -> tuple[np.ndarray, Any]:
+def _read_fits_image(path: Path, cube: bool, lazy: bool = False) -> tuple[np.ndarray, Any]:
+    """Image data (and the first table, if any) of a FITS file; ``lazy`` memory-maps cubes."""
     from astropy.io import fits
 
     try:
-        with fits.open(path, memmap=False) as hdul:
+        with fits.open(path, memmap=lazy) as hdul:
             data, table = None, None
             for hdu in hdul:
                 if hdu.is_image and hdu.data is not None and data is None:
@@ -132,7 +133,11 @@ def _read_fits_image(path: Path, cube: bool) -> tuple[np.ndarray, Any]:
         raise DataError(f"{path}: no image data in any HDU; give a FITS file with an image or cube HDU")
     if data.size == 0:
         raise DataError(f"{path}: zero-size image of shape {data.shape}; remove it")
-    data = check_array(data, str(path))
+    if lazy:  # keep the memory map; ArraySource converts slice by slice
+        if data.dtype.kind not in "biuf":
+            raise DataError(f"{path}: unsupported pixel dtype {data.dtype}; give real-valued (integer or float) pixels")
+    else:
+        data = check_array(data, str(path))
     if data.ndim == 2:
         data = data[:, :, None] if not cube else data[None, :, :, None]
     elif data.ndim == 3:
@@ -307,7 +312,7 @@ def _h5_source(path: Path) -> Source:
 
 
 def _fits_source(path: Path) -> Source:
-    data, table = _read_fits_image(path, cube=True)
+    data, table = _read_fits_image(path, cube=True, lazy=True)
     ids = labels = None
     columns = {}
     if table is not None and len(table) == len(data):
