@@ -204,6 +204,11 @@ class VaDEHyperModel(kt.HyperModel):
         x = np.asarray(args[0], dtype="float32") if args else self.x_train
         x_val = kwargs.pop("validation_data", None)
         x_val = self.x_val if x_val is None else np.asarray(x_val, dtype="float32")
+        replicas = model.distribute_strategy.num_replicas_in_sync
+        if replicas > 1 and len(x_val) % replicas:
+            # a validation batch split unevenly over replicas fails in test_step under
+            # MirroredStrategy (TF 2.21 / Keras 3.15): keep a multiple of the replica count
+            x_val = x_val[: max(replicas, len(x_val) - len(x_val) % replicas)]
         cbs = recipe_callbacks(t, x)
         guard = next(c for c in cbs if isinstance(c, NaNGuard))
         cbs += list(kwargs.pop("callbacks", []))
@@ -231,7 +236,7 @@ class VaDEHyperModel(kt.HyperModel):
 def make_tuner(hypermodel: VaDEHyperModel, tuner: str = "bayesian", max_trials: int = 10,
                out_dir: str | os.PathLike = "tuning", project_name: str = "search",
                overwrite: bool = False, seed: int = 0, max_epochs: int | None = None,
-               executions_per_trial: int = 1):
+               executions_per_trial: int = 1, strategy=None):
     """A keras-tuner tuner for ``hypermodel`` writing its trials under ``out_dir/project_name``.
 
     Args:
@@ -239,6 +244,8 @@ def make_tuner(hypermodel: VaDEHyperModel, tuner: str = "bayesian", max_trials: 
         max_trials: upper bound on the number of trials (also for Hyperband).
         max_epochs: Hyperband's largest budget (default: the base recipe's epoch count).
         overwrite: start afresh instead of resuming the search found in ``out_dir``.
+        strategy: a ``tf.distribute`` strategy every trial builds and trains under (e.g.
+            ``MirroredStrategy`` over the GPUs of a tuning worker).
     """
     if tuner not in TUNERS:
         raise ConfigError(f"--tuner {tuner!r}: choose one of {', '.join(TUNERS)}")
@@ -246,7 +253,7 @@ def make_tuner(hypermodel: VaDEHyperModel, tuner: str = "bayesian", max_trials: 
         raise ConfigError("--max-trials must be at least 1")
     common = dict(hypermodel=hypermodel, objective=hypermodel.kt_objective, directory=str(out_dir),
                   project_name=project_name, overwrite=overwrite, seed=seed,
-                  executions_per_trial=executions_per_trial)
+                  executions_per_trial=executions_per_trial, distribution_strategy=strategy)
     if tuner == "bayesian":
         return kt.BayesianOptimization(max_trials=max_trials, num_initial_points=min(3, max_trials), **common)
     if tuner == "random":
@@ -266,7 +273,8 @@ def _split(x: np.ndarray, fraction: float, seed: int):
 def run_search(cfg: RunConfig, x_train, x_val=None, tuner: str = "bayesian", max_trials: int = 10,
                out_dir: str | os.PathLike = "tuning", search_space: dict | None = None,
                objective: str = "elbo", overwrite: bool = False, verbose: int = 0, seed: int = 0,
-               max_epochs: int | None = None, validation_fraction: float | None = None):
+               max_epochs: int | None = None, validation_fraction: float | None = None,
+               strategy=None):
     """Run a search and (on the chief or a local run) write the result files.
 
     Args:
@@ -282,6 +290,7 @@ def run_search(cfg: RunConfig, x_train, x_val=None, tuner: str = "bayesian", max
         overwrite: discard a previous search in ``out_dir`` (default: resume it); ignored
             on distributed workers (only the chief may delete the shared folder).
         verbose: Keras verbosity of each trial's fit.
+        strategy: ``tf.distribute`` strategy for every trial (see :func:`make_tuner`).
 
     Returns:
         the keras-tuner tuner.
@@ -294,7 +303,7 @@ def run_search(cfg: RunConfig, x_train, x_val=None, tuner: str = "bayesian", max
     out_dir.mkdir(parents=True, exist_ok=True)
     hm = VaDEHyperModel(cfg, x_train, x_val, search_space, objective)
     t = make_tuner(hm, tuner, max_trials, out_dir, overwrite=overwrite and not is_worker(), seed=seed,
-                   max_epochs=max_epochs)
+                   max_epochs=max_epochs, strategy=strategy)
     t.search(x_train, validation_data=x_val, verbose=verbose)
     if not is_worker():
         write_results(t, out_dir)
@@ -304,7 +313,7 @@ def run_search(cfg: RunConfig, x_train, x_val=None, tuner: str = "bayesian", max
 def best_config(tuner) -> RunConfig:
     """The run configuration of the best trial (for ``astrovader train --config``)."""
     hm: VaDEHyperModel = tuner.hypermodel
-    trials = tuner.oracle.get_best_trials(1)
+    trials = [tr for tr in tuner.oracle.get_best_trials(1) if tr.score is not None]
     if not trials:
         raise ConfigError("the search finished no trial successfully; see the trials' messages in trials.csv")
     cfg = hm.config_for(copy.deepcopy(trials[0].hyperparameters))

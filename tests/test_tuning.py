@@ -84,3 +84,17 @@ def test_cli_tune_clustering_objective_and_hyperband(tmp_path, capsys):
     assert main(["tune", "--config", str(cfg_path), "--space", str(tmp_path / "nope.yaml"),
                  "--out", str(tmp_path / "u")]) == 2
     assert "search-space file not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.multi_device
+def test_search_under_mirrored_strategy(tmp_path):
+    from astrovader.training import get_strategy
+
+    strategy = get_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2  # conftest: 2 logical CPU devices
+    x, _ = tiny_run(tmp_path, n=32, size=8)
+    tuner = tuning.run_search(_cfg(), x, tuner="random", max_trials=1, out_dir=tmp_path / "m",
+                              search_space={"model.latent_dim": [2]}, strategy=strategy)
+    trial = next(iter(tuner.oracle.trials.values()))
+    assert trial.status == "COMPLETED" and np.isfinite(trial.score)

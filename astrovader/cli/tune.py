@@ -59,6 +59,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--validation-fraction", type=float, default=0.1, metavar="F",
                    help="fraction of the stamps held out for the objective (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the tuner and the split (default: %(default)s)")
+    p.add_argument("--strategy", choices=("default", "mirrored", "auto"), default="auto",
+                   help="tf.distribute strategy of each trial: default (one device), mirrored (all local "
+                   "GPUs), auto = mirrored when more than one GPU is visible (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="discard an earlier search in OUT_DIR instead of resuming it")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0, help="Keras fit verbosity per trial (default: %(default)s)")
     p.set_defaults(func=run)
@@ -90,7 +93,14 @@ def _load_space(path: str | None):
     return space
 
 
+def _strategy(name: str, get_strategy):
+    """``None`` for one device (keras-tuner's default), else the named strategy."""
+    strategy = get_strategy(name)
+    return None if name == "default" or strategy.num_replicas_in_sync == 1 else strategy
+
+
 def run(args) -> int:
+    from astrovader.training import get_strategy
     from astrovader.tuning import default_search_space, is_worker, run_search
 
     if not 0.0 < args.validation_fraction < 1.0:
@@ -116,7 +126,7 @@ def run(args) -> int:
            f"{len(images)} stamps" + (f"; distributed role {role}" if role and "KERASTUNER_ORACLE_IP" in os.environ else ""))
     run_search(cfg, images, tuner=args.tuner, max_trials=args.max_trials, out_dir=out, search_space=space,
                objective=args.objective, overwrite=args.overwrite, verbose=args.verbose, seed=args.seed,
-               validation_fraction=args.validation_fraction)
+               validation_fraction=args.validation_fraction, strategy=_strategy(args.strategy, get_strategy))
     if is_worker():
         notice(f"worker {role} finished its trials")
         return 0
