@@ -133,6 +133,12 @@ def write_results_md(results_dir: Path = RESULTS_DIR, path: Path = RESULTS_MD) -
         "MNIST subset), so the comparison is of behaviour, not of identical experiments.",
         "",
     ]
+    timed = [(k, d.get("wall_seconds")) for k, d in res.items() if d.get("wall_seconds")]
+    if timed:
+        parts += ["Wall time per result file (2 shared CPU cores; see README.md for the commands):", "",
+                  "| result | wall time |", "|---|---|"]
+        parts += [f"| `{k}.json` | {w / 60:.1f} min |" for k, w in timed]
+        parts += [f"| **total** | **{sum(w for _, w in timed) / 60:.1f} min** |", ""]
     for name, render in tables.RENDERERS:
         for key, data in res.items():
             if key == name or key.startswith(name + "_"):
