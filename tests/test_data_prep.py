@@ -80,3 +80,15 @@ def test_to_shards(tmp_path):
     assert load(tmp_path / "s2").images.shape == (9, 3, 3, 1)
     assert to_shards.main([str(tmp_path / "a.npz"), str(tmp_path / "s1"), "--quiet"]) == 2
     assert to_shards.main([str(tmp_path / "a.npz"), str(tmp_path / "s1"), "--overwrite", "--quiet"]) == 0
+
+
+def test_cutouts_from_png(tmp_path):
+    from PIL import Image
+
+    img = np.zeros((80, 80, 3), np.uint8)
+    img[30:34, 40:44] = 255
+    Image.fromarray(img).save(tmp_path / "field.png")
+    assert cutouts.main([str(tmp_path / "field.png"), str(tmp_path / "o"), "--size", "16", "--format", "png",
+                         "--quiet"]) == 0
+    s = load(tmp_path / "o")
+    assert s.images.shape == (1, 16, 16, 3) and s.images.max() == 1.0

@@ -17,6 +17,10 @@ Supported inputs (``spec``):
   ``labels|y|Y|label``, ``ids|id``, ``label_names`` and other length-N 1-D arrays as columns;
 * TFRecord shards written by :func:`astrovader.data.write_shards` (see :mod:`.shards`).
 
+Streaming (:func:`astrovader.data.iter_batches`) reads one range at a time from file
+lists, memory-mapped ``.npy`` and FITS cubes, HDF5 and shards; an ``.npz`` member is always
+read whole, so convert inputs larger than memory to shards (``data_prep/to_shards.py``).
+
 Integer PNG/JPEG/TIFF pixels are divided by their type's maximum (uint8 -> [0, 1]); FITS,
 NumPy and HDF5 values are kept as they are. Stamps are channels-last ``(H, W, C)``.
 """
