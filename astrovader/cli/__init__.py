@@ -57,7 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_HOME", os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -104,6 +104,8 @@ def resolve_config(args) -> RunConfig:
     else:
         cfg = load_preset(getattr(args, "preset", None) or "demo")
     cfg = cfg.override("data", spec=args.data, n=args.n, seed=args.seed)
+    if args.data is not None and args.n is None:
+        cfg.data.n = None  # the preset's stamp count is for its built-in set: use all of the user's stamps
     cfg = cfg.override("model", n_clusters=args.clusters, latent_dim=args.latent_dim, seed=args.seed)
     cfg = cfg.override("train", batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed)
     if args.epochs is not None:
