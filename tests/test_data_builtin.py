@@ -96,7 +96,7 @@ def test_n_too_large_and_unknown_name():
 
 def test_missing_optional_package_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "galsim", None)  # import galsim -> ImportError
-    with pytest.raises(DataError, match=r"needs the optional package 'galsim'.*astrovader\[sim\]") as e:
+    with pytest.raises(DataError, match=r"needs the package 'galsim'.*astrovader\[sim\]") as e:
         load("builtin:galaxies", n=8)
     assert "\n" not in str(e.value)
 

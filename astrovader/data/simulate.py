@@ -30,16 +30,15 @@ _POOL_MIN = 600  # below this many stamps a pool costs more than it saves
 _GSPARAMS = dict(folding_threshold=1e-2, maxk_threshold=2e-3)
 
 
-def require(module: str, extra: str = "sim", what: str = "this dataset"):
+def require(module: str, extra: str | None = "sim", what: str = "this dataset"):
     """Import an optional package or raise a one-line DataError naming the extra to install."""
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise DataError(
-            f"{what} needs the optional package '{module}'; install the '{extra}' extra: pip install 'astrovader[{extra}]'"
-        ) from None
+        how = f"install the '{extra}' extra: pip install 'astrovader[{extra}]'" if extra else f"pip install {module}"
+        raise DataError(f"{what} needs the package '{module}'; {how}") from None
 
 
 def _init_worker() -> None:
