@@ -198,8 +198,13 @@ class ShardSource(Source):
     def _records(self, start: int) -> Iterator[tuple[bytes, str]]:
         import tensorflow as tf
 
-        skipped = 0
-        for f in self.files:
+        skipped, files = 0, self.files
+        if self.manifest is not None and start > 0:  # every shard but the last is full: skip whole files
+            per = int(self.manifest.get("shard_size") or 0)
+            if per > 0:
+                whole = min(start // per, len(files) - 1)
+                files, skipped = files[whole:], whole * per
+        for f in files:
             try:
                 for raw in tf.data.TFRecordDataset(f).as_numpy_iterator():
                     if skipped < start:
