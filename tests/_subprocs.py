@@ -19,8 +19,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def tiny_run(tmp_path, n: int = 64, size: int = 12) -> tuple:
-    """Write ``x.npz`` (two kinds of Gaussian blobs + noise) and a 1-epoch ``tiny.yaml``."""
+def tiny_run(tmp_path, n: int = 64, size: int = 12, input_shape: list | None = None) -> tuple:
+    """Write ``x.npz`` (two kinds of Gaussian blobs + noise) and a 1-epoch ``tiny.yaml``.
+
+    With ``input_shape`` the network's stamp size differs from the data's, so loading
+    resizes the stamps (with TensorFlow) before training starts.
+    """
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:size, :size]
     c = (size - 1) / 2
@@ -32,7 +36,7 @@ def tiny_run(tmp_path, n: int = 64, size: int = 12) -> tuple:
     cfg = {
         "name": "tiny",
         "model": {"architecture": "hits", "latent_dim": 2, "n_clusters": 2, "filters": [4, 4, 4, 4],
-                  "mc_samples": 1},
+                  "mc_samples": 1, "input_shape": input_shape},
         "train": {"recipe": "s3vdc", "batch_size": 16, "gamma_epochs": 1, "periods": 0,
                   "anneal_epochs": 1, "static_epochs": 0, "gmm_batches": 2},
         "data": {"spec": str(tmp_path / "x.npz")},

@@ -11,7 +11,9 @@ pytestmark = [pytest.mark.multi_device, pytest.mark.slow]
 
 
 def test_two_workers_train_one_epoch_and_chief_saves(tmp_path):
-    x, cfg_path = tiny_run(tmp_path, n=64)
+    # 14x14 stamps for a 12x12 network: the stamps are resized with TF before training, so
+    # the strategy must already exist (collectives are configured at program start-up)
+    x, cfg_path = tiny_run(tmp_path, n=64, size=14, input_shape=[12, 12, 1])
     ports = [free_port(), free_port()]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     cmd = ["-m", "astrovader", "train", "--config", str(cfg_path), "--out", "run", "--strategy", "multiworker"]
@@ -29,6 +31,8 @@ def test_two_workers_train_one_epoch_and_chief_saves(tmp_path):
     import astrovader.models  # noqa: F401
 
     model = keras.models.load_model(chief / "model.keras", compile=False)
-    assert model.predict_clusters(x[:8]).shape == (8,)
+    assert tuple(model.input_shape_) == (12, 12, 1)
+    assert model.predict_clusters(x[:8, 1:13, 1:13]).shape == (8,)
     # global batch 16 over 2 workers: 64 stamps -> 4 global steps, 8 stamps per worker step
     assert "4/4" in res["w0"][1]
+    assert "resized stamps from 14x14 to 12x12" in res["w1"][1]

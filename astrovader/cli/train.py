@@ -194,10 +194,13 @@ def run_training(cfg: RunConfig, out: str | os.PathLike, resume: bool = False, o
 
     from astrovader.training import get_strategy, train
 
+    # created before any TensorFlow op (data loading may resize with TF): a multi-worker
+    # strategy must configure the collectives at program start-up
+    dist = get_strategy(strategy)
     if strategy == "multiworker":  # every worker writes its own files; the chief writes `out`
         from astrovader.distributed import worker_run_dir
 
-        out = worker_run_dir(out)
+        out = worker_run_dir(out, dist)
     rd = RunDir(out)
     _prepare_run_dir(rd, resume, overwrite)
     if resume:
@@ -233,7 +236,7 @@ def run_training(cfg: RunConfig, out: str | os.PathLike, resume: bool = False, o
            + (f" ({len(x_val)} for validation)" if x_val is not None else "")
            + f"; {describe_schedule(cfg.train)}")
     t0 = time.time()
-    model, _history = train(cfg, x_train, x_val, callbacks=callbacks, strategy=get_strategy(strategy), verbose=verbose)
+    model, _history = train(cfg, x_train, x_val, callbacks=callbacks, strategy=dist, verbose=verbose)
     model.save(rd.model)
     notice(f"trained in {time.time() - t0:.0f} s; wrote {rd.model}")
     return model, stamps, rd
