@@ -216,6 +216,7 @@ def make_report(
     decoder_variance: np.ndarray | None = None,
     metrics: Mapping[str, Any] | None = None,
     confusion: np.ndarray | None = None,
+    class_confusion: np.ndarray | None = None,
     title: str = "astrovader report",
     config_text: str | None = None,
     n_show: int = 8,
@@ -236,6 +237,7 @@ def make_report(
         decoder_variance: sigma^2(z) per object (seed 000 sec. V).
         metrics: scalar metrics for the summary table.
         confusion: mean-gamma matrix ``(K, K)``; computed from ``gamma`` when ``None``.
+        class_confusion: mean gamma per true class ``(classes, K)`` (shown when given).
         title, config_text: page title and the resolved YAML config shown at the end.
         n_show: stamps per row in galleries.
         seed: seed for random galleries.
@@ -279,6 +281,12 @@ def make_report(
         add("Mean-γ confusion", "mean_gamma.png",
             "row: objects assigned to cluster k; column: their mean γ_j (seed 004 Fig. 5)",
             plots.mean_gamma_heatmap, np.asarray(confusion))
+        if class_confusion is not None:
+            names = [str(n) for n in label_names] if label_names is not None and \
+                len(label_names) == len(class_confusion) else None
+            add("Mean γ per true class", "mean_gamma_classes.png",
+                "row: objects of a labelled class; column: their mean γ_k (labels are used for evaluation only)",
+                plots.mean_gamma_heatmap, np.asarray(class_confusion), row_labels=names, ylabel="true class")
         counts = np.bincount(gamma.argmax(1), minlength=gamma.shape[1])
         add("Occupancy", "occupancy.png", "objects per cluster and the learned weights π_k",
             plots.occupancy_bars, counts, pi=pi)

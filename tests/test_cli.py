@@ -82,7 +82,7 @@ def test_evaluate_writes_metrics_and_report(run_dir, capsys):
     assert missing_images(out / "report.html") == []
     html = (out / "report.html").read_text()
     for fig in ("loss_curves", "reconstructions", "best_worst", "gallery_top", "gallery_random", "samples",
-                "prototypes", "mean_gamma", "occupancy"):
+                "prototypes", "mean_gamma", "mean_gamma_classes", "occupancy"):
         assert f"figures/{fig}.png" in html
     assert "acc_hungarian" in capsys.readouterr().out
 

@@ -24,12 +24,13 @@ def test_make_report_links_only_existing_files(tmp_path):
         samples=rng.normal(size=(k, 4, 12, 12, 1)), protos=rng.normal(size=(k, 12, 12, 1)),
         pi=np.ones(k) / k, decoder_variance=rng.uniform(0.01, 0.1, len(x)),
         metrics={"acc_hungarian": 0.9, "baseline": {"pca_gmm": 0.7}}, config_text="model: {}",
+        class_confusion=rng.dirichlet(np.ones(k), size=2),
     )
     html = path.read_text()
     assert missing_images(path) == []
     assert html.count("<img") >= 9
     for name in ("loss_curves", "reconstructions", "best_worst", "gallery_top", "gallery_random",
-                 "mean_gamma", "occupancy", "samples", "prototypes", "mse_vs_variance"):
+                 "mean_gamma", "mean_gamma_classes", "occupancy", "samples", "prototypes", "mse_vs_variance"):
         assert f"figures/{name}.png" in html
         assert (tmp_path / "run" / "figures" / f"{name}.png").stat().st_size > 1000
     assert "Cluster occupancy" in html and "label real" in html

@@ -111,6 +111,7 @@ def evaluate_run(run_dir, cfg, model, stamps, n_samples: int = 8, baseline: bool
         rd.path, x=x, x_hat=x_hat, gamma=gamma, history=read_history(rd.history), labels=y,
         label_names=getattr(stamps, "label_names", None), samples=samples, protos=protos, pi=pi,
         decoder_variance=variance, metrics=summary, confusion=confusion,
+        class_confusion=res.get("confusion") if is_vade and y is not None else None,
         title=f"astrovader report: {cfg.name} on {stamps.source or cfg.data.spec}",
         config_text=yaml.safe_dump(cfg.to_dict(), sort_keys=False), seed=seed,
     )
