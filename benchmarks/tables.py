@@ -39,9 +39,14 @@ def _cfg_line(data) -> str:
     c = data.get("config", {})
     t, m = c.get("train", {}), c.get("model", {})
     d = data.get("data", {})
+    if t.get("recipe") == "s3vdc":
+        sched = (f"γ-training {t.get('gamma_epochs')} + {t.get('periods')} × (anneal "
+                 f"{t.get('anneal_epochs')} + static {t.get('static_epochs')}) epochs")
+    else:
+        sched = f"{t.get('pretrain')} pretrain {t.get('pretrain_epochs')} + VaDE {t.get('vade_epochs')} epochs"
     return (f"Data `{d.get('spec')}` N = {d.get('n')} {tuple(d.get('shape', []))}; "
-            f"{m.get('architecture')} VaDE, recipe `{t.get('recipe')}` ({t.get('pretrain')} "
-            f"pretrain {t.get('pretrain_epochs')} + VaDE {t.get('vade_epochs')} epochs, "
+            f"{m.get('architecture')} VaDE (J = {m.get('latent_dim')}, AR "
+            f"{'on' if m.get('decoder_variance') else 'off'}), recipe `{t.get('recipe')}` ({sched}, "
             f"lr {t.get('learning_rate')}, batch {t.get('batch_size')}); wall time {_wall(data)}.")
 
 
@@ -107,6 +112,12 @@ def render_transients(name: str, data: dict[str, Any]) -> list[str]:
         off = mean_sd(_vals(_group(runs, "auto_regularisation")[False], "acc_majority"))[0]
         out += ["", f"Auto-regularisation on beats off (ACC): **{'yes' if on > off else 'no'}** "
                 f"(seed 000: AR improves accuracy and reconstruction)."]
+        for r in _group(runs, "auto_regularisation").get(True, []):
+            avv = r.get("accuracy_vs_variance")
+            if avv:
+                cells = ", ".join(f"{v:.3g}: {a:.2f}" for v, a in zip(avv["variance_mean"], avv["accuracy"]))
+                out += ["", f"Accuracy per decoder-variance decile, seed {r.get('seed')} (seed 000 Fig. 9: "
+                        f"accuracy falls as σ² rises) — mean σ²: ACC = {cells}."]
         return out
     # baselines / beta
     out = head + ["Methods at K = 10, J = 21 (seed 000 Table Ic); GMM on each method's codes:", "",
