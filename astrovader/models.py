@@ -257,7 +257,7 @@ class VaDE(VAE):
     """
 
     def __init__(self, encoder, decoder, n_clusters: int = 10, gamma_scaling: bool = False,
-                 mc_samples: int = 10, **kwargs):
+                 mc_samples: int = 0, **kwargs):
         super().__init__(encoder, decoder, **kwargs)
         self.n_clusters = int(n_clusters)
         self.gamma_scaling = bool(gamma_scaling)
