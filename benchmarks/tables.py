@@ -46,7 +46,8 @@ def _cfg_line(data) -> str:
         sched = f"{t.get('pretrain')} pretrain {t.get('pretrain_epochs')} + VaDE {t.get('vade_epochs')} epochs"
     return (f"Data `{d.get('spec')}` N = {d.get('n')} {tuple(d.get('shape', []))}; "
             f"{m.get('architecture')} VaDE (J = {m.get('latent_dim')}, AR "
-            f"{'on' if m.get('decoder_variance') else 'off'}), recipe `{t.get('recipe')}` ({sched}, "
+            f"{'on' if m.get('decoder_variance') else 'off'}, γ from L = {m.get('mc_samples')} "
+            f"z-samples{' (0 = posterior mean)' if m.get('mc_samples') == 0 else ''}), recipe `{t.get('recipe')}` ({sched}, "
             f"lr {t.get('learning_rate')}, batch {t.get('batch_size')}); wall time {_wall(data)}.")
 
 
