@@ -79,11 +79,24 @@ def make_optimizer(train_cfg, steps_per_epoch: int):
     return keras.optimizers.Adam(lr, clipnorm=train_cfg.clipnorm)
 
 
-def to_dataset(x: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0):
-    """A cached, shuffled, batched, prefetched ``tf.data`` set of stamps."""
+def to_dataset(x: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0,
+               replicas: int = 1):
+    """A cached, shuffled, batched, prefetched ``tf.data`` set of stamps.
+
+    With ``replicas > 1`` every batch is made divisible by the number of replicas (the
+    batch size is rounded down and, per epoch, fewer than ``replicas`` stamps are left
+    out): an empty per-replica batch crashes TensorFlow's fused kernels, and Keras builds
+    its metrics from the first batch, which must split evenly.
+    """
+    n = len(x)
+    if n < replicas:
+        raise AstrovaderError(f"{n} stamps cannot be split over {replicas} replicas: give at least {replicas}")
     ds = tf.data.Dataset.from_tensor_slices(np.asarray(x, dtype="float32")).cache()
     if shuffle:
-        ds = ds.shuffle(min(len(x), 10_000), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(min(n, 10_000), seed=seed, reshuffle_each_iteration=True)
+    if replicas > 1:
+        batch_size = max(replicas, batch_size // replicas * replicas)
+        ds = ds.take(n // replicas * replicas)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
@@ -112,13 +125,17 @@ def train(cfg: RunConfig, x_train, x_val=None, callbacks=(), strategy=None, verb
     cfg.validate()
     strategy = strategy or tf.distribute.get_strategy()
     t = cfg.train
+    replicas = strategy.num_replicas_in_sync
+    if replicas > 1 and t.batch_size % replicas:
+        raise AstrovaderError(f"train.batch_size={t.batch_size} is the global batch: make it a multiple "
+                              f"of the {replicas} replicas")
     is_array = isinstance(x_train, np.ndarray)
     if is_array:
         if x_train.ndim != 4:
             raise AstrovaderError(f"training stamps must have shape (N, H, W, C), got {x_train.shape}")
         cfg.model.input_shape = tuple(int(s) for s in x_train.shape[1:])
         n_steps = int(np.ceil(len(x_train) / t.batch_size))
-        train_ds = to_dataset(x_train, t.batch_size, shuffle=True, seed=t.seed)
+        train_ds = to_dataset(x_train, t.batch_size, shuffle=True, seed=t.seed, replicas=replicas)
     else:
         spec = x_train.element_spec
         spec = spec[0] if isinstance(spec, tuple) else spec
@@ -127,7 +144,9 @@ def train(cfg: RunConfig, x_train, x_val=None, callbacks=(), strategy=None, verb
         train_ds = x_train
     if gmm_data is None:
         gmm_data = x_train
-    val_ds = to_dataset(x_val, t.batch_size, shuffle=False) if isinstance(x_val, np.ndarray) else x_val
+    val_ds = x_val
+    if isinstance(x_val, np.ndarray):
+        val_ds = to_dataset(x_val, min(t.batch_size, len(x_val)), shuffle=False, replicas=replicas)
 
     with strategy.scope():
         if model is None:
