@@ -47,3 +47,17 @@ def test_mirrored_step_matches_single_device(gmm):
     for g, r in zip(grads, ref_grads):
         np.testing.assert_allclose(g, r, rtol=2e-3, atol=1e-5)
     assert sum(float(np.abs(r).sum()) for r in ref_grads) > 0
+
+
+def test_train_under_mirrored_with_uneven_batches():
+    """33 training and 3 validation stamps over 2 replicas: no empty per-replica batch."""
+    from astrovader.config import RunConfig, TrainConfig
+    from astrovader.training import train
+
+    rng = np.random.default_rng(1)
+    x, x_val = rng.uniform(size=(33, 8, 8, 1)).astype("float32"), rng.uniform(size=(3, 8, 8, 1)).astype("float32")
+    cfg = RunConfig(model=ModelConfig(architecture="astrovader", latent_dim=2, n_clusters=2, filters=[4], kernel_sizes=[3]),
+                    train=TrainConfig(recipe="s3vdc", batch_size=16, gamma_epochs=1, anneal_epochs=1,
+                                      static_epochs=0, periods=1, gmm_batches=1))
+    model, history = train(cfg, x, x_val, strategy=get_strategy("mirrored"), verbose=0)
+    assert len(history.history["val_loss"]) == 2 and np.all(np.isfinite(history.history["val_loss"]))
