@@ -99,7 +99,10 @@ def render_transients(name: str, data: dict[str, Any]) -> list[str]:
     if part == "k":
         return head + ["ACC vs K at J = 21 (seed 000 Table Ia):", ""] + _acc_table(runs, "K", SEED000_K, "K")
     if part == "j":
-        return head + ["ACC vs J at K = 10 (seed 000 Table Ib):", ""] + _acc_table(runs, "J", SEED000_J, "J")
+        out = head + ["ACC vs J at K = 10 (seed 000 Table Ib):", ""] + _acc_table(runs, "J", SEED000_J, "J")
+        if 21 not in {r.get("J") for r in runs}:
+            out += ["", "J = 21, K = 10 is the `vade` row of the baselines table (same settings)."]
+        return out
     if part == "ar":
         out = head + ["Auto-regularisation (learned decoder variance, seed 000 sec. V) on vs off, K = 10, J = 21:", "",
                       "| auto-regularisation | ACC majority | ACC Hungarian | NMI | MSE | mean σ² | NaN runs |",
