@@ -101,6 +101,9 @@ class ModelConfig:
         for name in ("latent_dim", "n_clusters"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"model.{name} must be a positive integer")
+        if self.reconstruction == "bce" and self.output_activation:
+            raise ConfigError("model.reconstruction=bce: the decoder returns logits, so leave "
+                              "model.output_activation empty (decode() applies the sigmoid)")
         if int(self.mc_samples) < 0:
             raise ConfigError("model.mc_samples must be >= 0 (0 = gamma at the posterior mean)")
         if self.input_shape is not None:

@@ -148,3 +148,10 @@ def test_decoder_variance_is_bounded():
     log_var = np.asarray(head(z))
     assert log_var.shape == (51, 1)
     assert np.all(log_var <= 0.0) and np.all(log_var >= -5.0)
+
+
+def test_bce_with_output_activation_is_rejected():
+    from astrovader.config import ConfigError, ModelConfig
+
+    with pytest.raises(ConfigError, match="logits"):
+        ModelConfig(reconstruction="bce", output_activation="sigmoid").validate()
