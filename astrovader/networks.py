@@ -25,6 +25,12 @@ from astrovader.config import ModelConfig
 
 __all__ = ["build_networks", "build_variance_head"]
 
+# BatchNorm moving statistics must follow the weights closely: the mixture is fitted on
+# (and clusters are predicted from) inference-mode latents, so with Keras' default 0.99 a
+# short run embeds inference data far from where the prior was trained and every stamp
+# falls into one component.
+_BN_MOMENTUM = 0.9
+
 
 def build_networks(cfg: ModelConfig) -> tuple[keras.Model, keras.Model]:
     """Build the encoder and decoder described by ``cfg`` (``input_shape`` must be set)."""
@@ -103,7 +109,7 @@ def _conv_bn(x, filters, stride, cfg, init, name):
     x = layers.Conv2D(filters, 3, strides=stride, padding="same", kernel_initializer=init,
                       kernel_regularizer=_reg(cfg), use_bias=not cfg.batch_norm, name=name)(x)
     if cfg.batch_norm:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -127,7 +133,7 @@ def _hits(cfg: ModelConfig):
     g = layers.Dense(fh * fw * width, kernel_initializer=init, kernel_regularizer=_reg(cfg),
                      use_bias=not cfg.batch_norm, name="dec_dense")(z_in)
     if cfg.batch_norm:
-        g = layers.BatchNormalization(name="dec_dense_bn")(g)
+        g = layers.BatchNormalization(momentum=_BN_MOMENTUM, name="dec_dense_bn")(g)
     g = layers.ReLU(name="dec_dense_relu")(g)
     g = layers.Reshape((fh, fw, width), name="dec_reshape")(g)
     # six 3x3 convs; nearest-neighbour resizes after the 2nd (-> 11x11) and 4th (-> 21x21)
