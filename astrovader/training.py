@@ -15,11 +15,12 @@ import numpy as np
 import tensorflow as tf
 
 from astrovader.config import RunConfig
+from astrovader.data import make_dataset
 from astrovader.errors import AstrovaderError, TrainingError
 from astrovader.models import build_model
 from astrovader.schedules import NaNGuard, recipe_callbacks
 
-__all__ = ["get_strategy", "train", "make_optimizer", "to_dataset"]
+__all__ = ["get_strategy", "train", "make_optimizer"]
 
 STRATEGIES = ("default", "auto", "mirrored", "multiworker")
 _STRATEGY_CACHE: dict = {}
@@ -79,27 +80,6 @@ def make_optimizer(train_cfg, steps_per_epoch: int):
     return keras.optimizers.Adam(lr, clipnorm=train_cfg.clipnorm)
 
 
-def to_dataset(x: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0,
-               replicas: int = 1):
-    """A cached, shuffled, batched, prefetched ``tf.data`` set of stamps.
-
-    With ``replicas > 1`` every batch is made divisible by the number of replicas (the
-    batch size is rounded down and, per epoch, fewer than ``replicas`` stamps are left
-    out): an empty per-replica batch crashes TensorFlow's fused kernels, and Keras builds
-    its metrics from the first batch, which must split evenly.
-    """
-    n = len(x)
-    if n < replicas:
-        raise AstrovaderError(f"{n} stamps cannot be split over {replicas} replicas: give at least {replicas}")
-    ds = tf.data.Dataset.from_tensor_slices(np.asarray(x, dtype="float32")).cache()
-    if shuffle:
-        ds = ds.shuffle(min(n, 10_000), seed=seed, reshuffle_each_iteration=True)
-    if replicas > 1:
-        batch_size = max(replicas, batch_size // replicas * replicas)
-        ds = ds.take(n // replicas * replicas)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
 def train(cfg: RunConfig, x_train, x_val=None, callbacks=(), strategy=None, verbose="auto",
           model=None, gmm_data=None, epochs: int | None = None):
     """Build (unless ``model`` is given), compile and train a model as ``cfg`` says.
@@ -135,7 +115,8 @@ def train(cfg: RunConfig, x_train, x_val=None, callbacks=(), strategy=None, verb
             raise AstrovaderError(f"training stamps must have shape (N, H, W, C), got {x_train.shape}")
         cfg.model.input_shape = tuple(int(s) for s in x_train.shape[1:])
         n_steps = int(np.ceil(len(x_train) / t.batch_size))
-        train_ds = to_dataset(x_train, t.batch_size, shuffle=True, seed=t.seed, replicas=replicas)
+        train_ds = make_dataset(x_train, t.batch_size, shuffle=True, seed=t.seed, replicas=replicas,
+                                augment_flips=cfg.data.flips, augment_rot90=cfg.data.rot90)
     else:
         spec = x_train.element_spec
         spec = spec[0] if isinstance(spec, tuple) else spec
@@ -146,7 +127,7 @@ def train(cfg: RunConfig, x_train, x_val=None, callbacks=(), strategy=None, verb
         gmm_data = x_train
     val_ds = x_val
     if isinstance(x_val, np.ndarray):
-        val_ds = to_dataset(x_val, min(t.batch_size, len(x_val)), shuffle=False, replicas=replicas)
+        val_ds = make_dataset(x_val, min(t.batch_size, len(x_val)), shuffle=False, replicas=replicas)
 
     with strategy.scope():
         if model is None:

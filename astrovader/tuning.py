@@ -41,7 +41,8 @@ import numpy as np
 from astrovader.config import ConfigError, RunConfig, save_config
 from astrovader.models import build_model
 from astrovader.schedules import NaNGuard, recipe_callbacks
-from astrovader.training import make_optimizer, to_dataset
+from astrovader.data import make_dataset
+from astrovader.training import make_optimizer
 
 __all__ = [
     "VaDEHyperModel",
@@ -205,16 +206,14 @@ class VaDEHyperModel(kt.HyperModel):
         x_val = kwargs.pop("validation_data", None)
         x_val = self.x_val if x_val is None else np.asarray(x_val, dtype="float32")
         replicas = model.distribute_strategy.num_replicas_in_sync
-        if replicas > 1 and len(x_val) % replicas:
-            # a validation batch split unevenly over replicas fails in test_step under
-            # MirroredStrategy (TF 2.21 / Keras 3.15): keep a multiple of the replica count
-            x_val = x_val[: max(replicas, len(x_val) - len(x_val) % replicas)]
         cbs = recipe_callbacks(t, x)
         guard = next(c for c in cbs if isinstance(c, NaNGuard))
         cbs += list(kwargs.pop("callbacks", []))
         fit_kw = {"verbose": 0, "epochs": t.total_epochs(), **kwargs}
-        history = model.fit(to_dataset(x, t.batch_size, seed=t.seed),
-                            validation_data=to_dataset(x_val, t.batch_size, shuffle=False),
+        history = model.fit(make_dataset(x, t.batch_size, seed=t.seed, replicas=replicas,
+                                         augment_flips=cfg.data.flips, augment_rot90=cfg.data.rot90),
+                            validation_data=make_dataset(x_val, min(t.batch_size, len(x_val)),
+                                                         shuffle=False, replicas=replicas),
                             callbacks=cbs, shuffle=False, **fit_kw)
         if guard.error:
             raise kt.errors.FailedTrialError(guard.error)

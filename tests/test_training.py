@@ -68,3 +68,23 @@ def test_nan_input_stops_with_clear_message_and_finite_weights():
     cfg = _cfg()
     with pytest.raises(TrainingError, match=r"epoch 1: non-finite .*loss"):
         train(cfg, x, verbose=0)
+
+
+def test_train_applies_the_configured_augmentation(monkeypatch):
+    import astrovader.training as training
+
+    seen = []
+    real = training.make_dataset
+
+    def spy(images, batch_size, **kw):
+        seen.append(kw)
+        return real(images, batch_size, **kw)
+
+    monkeypatch.setattr(training, "make_dataset", spy)
+    x, _ = shapes_dataset(n_per=5)
+    cfg = _cfg("vae")
+    cfg.train.vae_epochs = 1
+    cfg.data.flips, cfg.data.rot90 = True, True
+    train(cfg, x, x[:4], verbose=0)
+    assert seen[0]["augment_flips"] and seen[0]["augment_rot90"] and seen[0]["shuffle"]
+    assert not seen[1]["shuffle"] and not seen[1].get("augment_flips")  # validation: as is

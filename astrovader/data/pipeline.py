@@ -234,6 +234,7 @@ def make_dataset(
     cache: bool | str = True,
     drop_remainder: bool = False,
     shuffle_buffer: int | None = None,
+    replicas: int = 1,
 ):
     """The training ``tf.data.Dataset`` (images only; labels are never used in training).
 
@@ -253,6 +254,12 @@ def make_dataset(
         drop_remainder: drop the last short batch.
         shuffle_buffer: shuffle buffer size (default: all stamps for arrays, 10,000 for
             streamed inputs).
+        replicas: number of ``tf.distribute`` replicas the batches are split over. With
+            more than one, every batch is made divisible by it (the batch size is rounded
+            down; per epoch fewer than ``replicas`` stamps of an array, or a streamed
+            input's last short batch, are left out): an empty per-replica batch crashes
+            TensorFlow's fused kernels and Keras builds its metrics from the first batch,
+            which must split evenly.
 
     Returns:
         A dataset of float32 batches ``(b, H, W, C)``, prefetched.
@@ -288,6 +295,15 @@ def make_dataset(
         ds = ds.cache(cache if isinstance(cache, str) else "")
     if shuffle:
         ds = ds.shuffle(int(buffer), seed=int(seed), reshuffle_each_iteration=True)
+    if replicas > 1:
+        if isinstance(images, np.ndarray):
+            if len(images) < replicas:
+                raise DataError(f"{len(images)} stamps cannot be split over {replicas} replicas: "
+                                f"give at least {replicas}")
+            ds = ds.take(len(images) // replicas * replicas)
+        else:
+            drop_remainder = True
+        batch_size = max(replicas, int(batch_size) // replicas * replicas)
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     if flips or rot:
         rnd = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)
