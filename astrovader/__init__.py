@@ -45,6 +45,7 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 def __getattr__(name):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
-    if name in ("data", "evaluation", "baselines", "selection", "layers", "losses", "networks"):
+    if name in ("data", "evaluation", "baselines", "selection", "layers", "losses", "networks",
+                "tuning", "distributed", "schedules", "export", "training", "models", "config"):
         return importlib.import_module(f"astrovader.{name}")
     raise AttributeError(f"module 'astrovader' has no attribute {name!r}")
