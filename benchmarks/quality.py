@@ -189,8 +189,9 @@ def _baseline_runs(x, y, j: int, k: int, seeds, log, include_vae: bool, vae_cfg=
 def run_transients(args, log, spec: str = "builtin:transients", name: str = "transients") -> list[str]:
     from astrovader.config import load_preset
 
-    x, y = C.load_stamps(spec, n=args.n, seed=0)
     base = _shorten(load_preset(args.preset or "hits-vade-ar"), args, validation_fraction=0.0)
+    # the preset's per-stamp scaling (hits-vade-ar: CHASE median / abs-max, seed 001)
+    x, y = C.load_stamps(spec, n=args.n, seed=0, scaling=base.data.scaling)
     written = []
     log(f"{name}: {x.shape}, classes={np.bincount(y).tolist()}, epochs={base.train.total_epochs()}")
     common = {
