@@ -30,6 +30,7 @@ __all__ = [
     "DataConfig",
     "RunConfig",
     "load_config",
+    "read_yaml",
     "save_config",
     "load_preset",
     "preset_names",
@@ -278,15 +279,20 @@ def _build(cls, values: dict | None, where: str):
     return obj
 
 
-def load_config(path: str | os.PathLike) -> RunConfig:
-    """Read a YAML run configuration; errors name the file and the bad field."""
+def read_yaml(path: str | os.PathLike, missing: str = "file not found"):
+    """Parse a YAML file; a missing file or a syntax error is a one-line :class:`ConfigError`."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found; give a YAML file or use --preset")
+        raise ConfigError(f"{path}: {missing}")
     try:
-        d = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+
+
+def load_config(path: str | os.PathLike) -> RunConfig:
+    """Read a YAML run configuration; errors name the file and the bad field."""
+    d = read_yaml(path, "config file not found; give a YAML file or use --preset")
     if d is not None and not isinstance(d, dict):
         raise ConfigError(f"{path}: expected a mapping with model/train/data sections")
     return RunConfig.from_dict(d, source=str(path))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astrovader.cli._common import load_stamps, notice
+from astrovader.cli._common import load_stamps
 from astrovader.config import DataConfig
 from astrovader.errors import AstrovaderError
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-from astrovader.cli._common import RunDir, labels_of, notice
+from astrovader.cli._common import labels_of, notice
 from astrovader.cli.train import add_config_flags, resolve_config, run_training
 
 __all__ = ["add_parser", "run"]

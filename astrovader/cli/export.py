@@ -11,7 +11,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from astrovader.cli._common import load_run, notice
+from astrovader.cli._common import load_run
 from astrovader.errors import AstrovaderError
 
 __all__ = ["add_parser", "run", "export_run"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astrovader.cli._common import load_run, notice
+from astrovader.cli._common import load_run
 from astrovader.errors import AstrovaderError
 
 __all__ = ["add_parser", "run", "write_images"]

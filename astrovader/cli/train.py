@@ -15,11 +15,10 @@ import json
 import os
 import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 
-from astrovader.cli._common import RunDir, conform, data_config, load_stamps, notice
+from astrovader.cli._common import RunDir, conform, load_stamps, notice
 from astrovader.config import RunConfig, TrainConfig, load_config, load_preset, preset_names, save_config
 from astrovader.errors import AstrovaderError
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from astrovader.cli._common import conform, load_stamps, notice
-from astrovader.config import ConfigError, load_config, load_preset, preset_names
+from astrovader.config import ConfigError, load_config, load_preset, preset_names, read_yaml
 
 __all__ = ["add_parser", "run"]
 
@@ -81,15 +81,9 @@ def _base_config(args):
 def _load_space(path: str | None):
     if path is None:
         return None
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: search-space file not found")
-    try:
-        space = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    space = read_yaml(path, "search-space file not found")
     if not isinstance(space, dict) or not space:
-        raise ConfigError(f"{p}: expected a mapping of 'section.field' names to choices or ranges")
+        raise ConfigError(f"{path}: expected a mapping of 'section.field' names to choices or ranges")
     return space
 
 
