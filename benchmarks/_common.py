@@ -7,6 +7,7 @@ all JSON files present, putting the seed papers' numbers beside ours.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -22,6 +23,14 @@ from astrovader.evaluation import to_jsonable
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
 RESULTS_MD = HERE / "RESULTS.md"
+
+
+def int_list(text: str) -> list[int]:
+    """argparse type: comma-separated integers (``"0,1,2"``)."""
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated integers, e.g. 0,1,2") from None
 
 
 def environment() -> dict[str, Any]:

@@ -296,13 +296,6 @@ EXPERIMENTS: dict[str, Callable] = {
 
 
 # ----------------------------------------------------------------------------- CLI
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated integers, e.g. 0,1,2") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.quality",
@@ -313,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated experiments: {', '.join(EXPERIMENTS)} (default mnist5k)")
     p.add_argument("--parts", default=",".join(TRANSIENT_PARTS),
                    help=f"transients parts to run: {', '.join(TRANSIENT_PARTS)} (default all)")
-    p.add_argument("--seeds", type=_ints, default=[0, 1, 2, 3, 4],
+    p.add_argument("--seeds", type=C.int_list, default=[0, 1, 2, 3, 4],
                    help="comma-separated seeds; one training run per seed (default 0,1,2,3,4)")
     p.add_argument("--n", type=int, default=None, help="number of stamps (default: the data set's default)")
     p.add_argument("--preset", default=None,
@@ -328,8 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=None,
                    help="override train.learning_rate (and drop the decay to final_learning_rate)")
     p.add_argument("--batch-size", type=int, default=None, help="override train.batch_size")
-    p.add_argument("--k-grid", type=_ints, default=[2, 6, 10, 20], help="K values for transients part k")
-    p.add_argument("--j-grid", type=_ints, default=[2, 5, 10, 21], help="J values for transients part j")
+    p.add_argument("--k-grid", type=C.int_list, default=[2, 6, 10, 20], help="K values for transients part k")
+    p.add_argument("--j-grid", type=C.int_list, default=[2, 5, 10, 21], help="J values for transients part j")
     p.add_argument("--galaxies-k", type=int, default=None,
                    help="K for galaxies (default: number of simulated classes)")
     p.add_argument("--no-vae-baseline", action="store_true",

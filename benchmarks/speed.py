@@ -105,10 +105,6 @@ def measure(preset: str, batch_size: int, n_train: int, n_predict: int,
     }
 
 
-def _ints(text: str) -> list[int]:
-    return [int(t) for t in text.split(",") if t.strip()]
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.speed",
@@ -117,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--presets", default="mnist-vade,hits-vade-ar,astrovader",
                    help="comma-separated presets (default mnist-vade,hits-vade-ar,astrovader)")
-    p.add_argument("--batch-sizes", type=_ints, default=[64, 256],
+    p.add_argument("--batch-sizes", type=C.int_list, default=[64, 256],
                    help="comma-separated training batch sizes (default 64,256)")
     p.add_argument("--n-train", type=int, default=2048, help="synthetic stamps per timed epoch (default 2048)")
     p.add_argument("--n-predict", type=int, default=2048, help="stamps for the prediction timing (default 2048)")
