@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from astrovader.errors import AstrovaderError
+from astrovader.errors import ConfigError  # re-exported: `from astrovader.config import ConfigError` keeps working
 
 __all__ = [
     "ModelConfig",
@@ -40,10 +40,6 @@ __all__ = [
 ARCHITECTURES = ("astrovader", "hits", "mlp")
 RECONSTRUCTIONS = ("mse", "bce", "gaussian")
 RECIPES = ("s3vdc", "classic", "kl_annealing", "vade", "vae")
-
-
-class ConfigError(AstrovaderError):
-    """A configuration value is invalid; the message says which field and what to do."""
 
 
 @dataclass
