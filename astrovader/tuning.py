@@ -42,6 +42,7 @@ from astrovader.config import ConfigError, RunConfig, save_config
 from astrovader.models import build_model
 from astrovader.schedules import NaNGuard, recipe_callbacks
 from astrovader.data import make_dataset
+from astrovader.runs import split_validation
 from astrovader.training import make_optimizer
 
 __all__ = [
@@ -263,12 +264,6 @@ def make_tuner(hypermodel: VaDEHyperModel, tuner: str = "bayesian", max_trials: 
     return t
 
 
-def _split(x: np.ndarray, fraction: float, seed: int):
-    idx = np.random.default_rng(seed).permutation(len(x))
-    n_val = max(1, int(round(fraction * len(x))))
-    return x[np.sort(idx[n_val:])], x[np.sort(idx[:n_val])]
-
-
 def run_search(cfg: RunConfig, x_train, x_val=None, tuner: str = "bayesian", max_trials: int = 10,
                out_dir: str | os.PathLike = "tuning", search_space: dict | None = None,
                objective: str = "elbo", overwrite: bool = False, verbose: int = 0, seed: int = 0,
@@ -297,7 +292,7 @@ def run_search(cfg: RunConfig, x_train, x_val=None, tuner: str = "bayesian", max
     x_train = np.asarray(x_train, dtype="float32")
     if x_val is None:
         frac = validation_fraction or float(cfg.train.validation_fraction) or 0.1
-        x_train, x_val = _split(x_train, frac, seed)
+        x_train, x_val = split_validation(x_train, frac, seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     hm = VaDEHyperModel(cfg, x_train, x_val, search_space, objective)

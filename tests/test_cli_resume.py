@@ -89,7 +89,7 @@ def test_resume_of_finished_run_is_a_no_op(resumed_run, capsys):
 
 
 def test_predict_resumes_without_lost_or_duplicated_rows(resumed_run, tmp_path, monkeypatch, capsys):
-    from astrovader.cli import predict as predict_mod
+    from astrovader import runs as predict_mod
 
     out, data, _ = resumed_run
     dest = tmp_path / "pred.csv"

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from astrovader.cli.train import scale_epochs
+from astrovader.runs import scale_epochs
 from astrovader.config import load_preset, preset_names
 
 MODELS = Path(__file__).resolve().parent.parent / "models"

@@ -6,23 +6,29 @@ Each subcommand lives in its own module with two functions::
     run(args) -> int | None                               # does the work
 
 and is listed in :data:`SUBCOMMANDS`; adding one (e.g. ``tune``) means writing such a
-module and appending its name. :func:`main` turns :class:`~astrovader.errors.AstrovaderError`
-(bad configs, unreadable data, existing run directories...) into
-``astrovader: error: <message>`` on stderr and exit code 2, with no traceback.
+module and appending its name. A subcommand module only parses flags, calls the library
+(:mod:`astrovader.runs`, :mod:`astrovader.data`...) and prints; no library module imports
+from here. :func:`main` turns :class:`~astrovader.errors.AstrovaderError` (bad configs,
+unreadable data, run directories in use...) into ``astrovader: error: <message>`` on
+stderr and exit code 2, with no traceback; other exceptions are bugs and get a traceback
+and a request to report them.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import logging
 import os
 import sys
+import traceback
 from typing import Sequence
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 #: Subcommand modules under ``astrovader.cli``, in ``--help`` order.
-SUBCOMMANDS = ["demo", "train", "tune", "evaluate", "generate", "predict", "export", "choose_k", "data"]
+SUBCOMMANDS = ["demo", "train", "tune", "evaluate", "generate", "predict", "export", "choose_k", "explore", "data"]
 
 _EPILOG = """\
 examples:
@@ -49,23 +55,86 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"astrovader {__version__}")
+    parser.add_argument("--verbose", action="store_true", dest="debug",
+                        help="show TensorFlow's start-up messages and the traceback of every error "
+                        "(same as ASTROVADER_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"astrovader.cli.{name}").add_parser(sub)
     return parser
 
 
-def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+class _NoticeHandler(logging.Handler):
+    """Prints the ``astrovader`` logger's notes as ``astrovader: <message>`` to the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(f"astrovader: {record.getMessage()}", file=sys.stderr, flush=True)
+        except Exception:  # noqa: BLE001 -- logging must never raise
+            self.handleError(record)
+
+
+def _setup_logging() -> None:
+    logger = logging.getLogger("astrovader")
+    if not any(isinstance(h, _NoticeHandler) for h in logger.handlers):
+        logger.addHandler(_NoticeHandler())
+    logger.setLevel(logging.INFO)
+
+
+def _quiet_tensorflow(debug: bool) -> None:
+    """Silence TensorFlow's C++ and absl start-up warnings (CUDA probing, oneDNN...) unless ``debug``."""
+    if debug:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    try:  # absl (pulled in by TensorFlow) warns "All log messages before absl::InitializeLog()..."
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+    for name in ("tensorflow", "absl", "keras_tuner"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _end_progress_line() -> None:
+    """A progress bar may have left the cursor mid-line: start the error on a fresh line."""
+    try:
+        sys.stdout.flush()
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+    except (OSError, ValueError):
+        pass
+
+
+def _user_error(exc: BaseException) -> str | None:
+    """The one-line message for a user's mistake that is not an AstrovaderError, else None."""
+    if isinstance(exc, OSError) and exc.filename is not None and isinstance(
+            exc, (PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError)):
+        return (f"{exc.filename}: {exc.strerror or type(exc).__name__}; check the path and its permissions "
+                "or choose another location")
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"{exc.filename or 'output'}: no space left on the device; free some space or choose another --out"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code.
 
+    A user's mistake (:class:`~astrovader.errors.AstrovaderError`, or a path that cannot
+    be written) is printed as one line ``astrovader: error: ...`` with exit status 2. Any
+    other exception is a bug: its traceback is printed with a request to report it, exit
+    status 1. ``--verbose`` (before the subcommand) or ``ASTROVADER_DEBUG=1`` keeps
+    TensorFlow's start-up messages and shows tracebacks for user errors too.
+
     Args:
         argv: arguments without the program name (default ``sys.argv[1:]``).
     """
-    _quiet_tensorflow()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(os.environ.get("ASTROVADER_DEBUG")) or (bool(argv) and argv[0] == "--verbose")
+    _quiet_tensorflow(debug)
+    _setup_logging()
     from astrovader.errors import AstrovaderError
 
     parser = build_parser()
@@ -76,9 +145,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = args.func(args)
     except AstrovaderError as exc:
+        _end_progress_line()
+        if debug:
+            traceback.print_exc()
         print(f"astrovader: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _end_progress_line()
         print("astrovader: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 -- the last line of defence
+        _end_progress_line()
+        message = _user_error(exc)
+        if message is not None:
+            if debug:
+                traceback.print_exc()
+            print(f"astrovader: error: {message}", file=sys.stderr)
+            return 2
+        traceback.print_exc()
+        print(f"astrovader: internal error ({type(exc).__name__}): this is a bug in astrovader {_version()}; "
+              f"please report it with the command line and the traceback above "
+              f"(ASTROVADER_DEBUG=1 shows more)", file=sys.stderr)
+        return 1
     return int(code or 0)
+
+
+def _version() -> str:
+    from astrovader import __version__
+
+    return __version__

@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 
-from astrovader.cli._common import RunDir, conform, data_config, load_run, load_stamps
+from astrovader.cli._common import Run, conform, data_config, load_stamps
 
 __all__ = ["add_parser", "run"]
 
@@ -42,15 +42,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     from astrovader.selection import choose_k
 
-    cfg, model = load_run(args.run)
-    stamps = load_stamps(data_config(cfg.data, spec=args.data, n=args.n))
-    x = conform(stamps.images, cfg.model.input_shape)
-    mu, _ = model.encode(x)
+    run = Run.open(args.run)
+    stamps = load_stamps(data_config(run.cfg.data, spec=args.data, n=args.n))
+    x = conform(stamps.images, run.cfg.model.input_shape)
+    mu, _ = run.model.encode(x)
     sel = choose_k(np.asarray(mu), max_components=args.max_components, n_batches=args.batches,
                    batch_size=args.batch_size, weight_threshold=args.weight_threshold,
                    covariance_type=args.covariance, seed=args.seed)
-    path = RunDir(args.run).path / "choose_k.json"
-    path.write_text(json.dumps(sel.to_dict(), indent=2))
+    path = run.path / "choose_k.json"
+    with run.lock():
+        path.write_text(json.dumps(sel.to_dict(), indent=2))
     print(sel.summary())
     print(f"details: {path}")
     return 0

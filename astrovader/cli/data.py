@@ -6,13 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from astrovader.cli._common import load_stamps
 from astrovader.config import DataConfig
 from astrovader.errors import AstrovaderError
 
-__all__ = ["add_parser", "run_info", "run_render", "write_stamps"]
+__all__ = ["add_parser", "run_info", "run_render"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -65,58 +63,21 @@ def run_info(args) -> int:
     return 0
 
 
-def write_stamps(stamps, out: Path) -> None:
-    """Write a StampSet to ``out`` in the format given by its suffix."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    x = np.asarray(stamps.images, dtype=np.float32)
-    suffix = out.suffix.lower()
-    if suffix == ".npz":
-        extra = {"labels": stamps.labels} if stamps.labels is not None else {}
-        if stamps.label_names is not None:
-            extra["label_names"] = np.asarray(stamps.label_names, dtype=str)
-        np.savez_compressed(out, images=x, ids=np.asarray(stamps.ids, dtype=str), **extra)
-    elif suffix == ".npy":
-        np.save(out, x)
-    elif suffix in (".fits", ".fit"):
-        from astropy.io import fits
-
-        cube = np.moveaxis(x, -1, 1) if x.shape[-1] > 1 else x[..., 0]
-        hdus = [fits.PrimaryHDU(cube)]
-        if stamps.labels is not None:
-            hdus.append(fits.BinTableHDU.from_columns(
-                [fits.Column(name="id", format="32A", array=np.asarray(stamps.ids, dtype=str)),
-                 fits.Column(name="label", format="K", array=np.asarray(stamps.labels))], name="LABELS"))
-        fits.HDUList(hdus).writeto(out, overwrite=True)
-    elif suffix in (".h5", ".hdf5"):
-        import h5py
-
-        with h5py.File(out, "w") as f:
-            f["images"] = x
-            f["ids"] = np.asarray(stamps.ids, dtype="S")
-            if stamps.labels is not None:
-                f["labels"] = stamps.labels
-    elif suffix == ".png":
-        from astrovader.plots import image_grid
-
-        image_grid(x[:100], out, ncols=10, title=stamps.source)
-    else:
-        raise AstrovaderError(f"{out}: unknown output format; use .npz, .npy, .fits, .h5 or .png")
-
-
 def run_render(args) -> int:
-    name = args.name.removeprefix("builtin:")
-    try:
-        from astrovader.data import builtin_names
+    from astrovader.data import builtin_names
 
-        names = list(builtin_names())
-    except ImportError:
-        names = []
-    if names and name not in names:
+    name = args.name.removeprefix("builtin:")
+    names = list(builtin_names())
+    if name not in names:
         raise AstrovaderError(f"unknown built-in set {name!r}; choose one of {', '.join(names)}")
     if args.n < 1:
         raise AstrovaderError("--n must be at least 1")
-    stamps = load_stamps(DataConfig(spec=f"builtin:{name}", n=args.n, seed=args.seed))
     out = Path(args.out)
+    if out.suffix.lower() not in (".npz", ".npy", ".fits", ".fit", ".h5", ".hdf5", ".png"):
+        raise AstrovaderError(f"{out}: unknown output format; use .npz, .npy, .fits, .h5 or .png")
+    stamps = load_stamps(DataConfig(spec=f"builtin:{name}", n=args.n, seed=args.seed))
+    from astrovader.data.writers import write_stamps
+
     write_stamps(stamps, out)
     print(f"wrote {len(stamps)} stamps of shape {tuple(stamps.images.shape[1:])} to {out}")
     return 0

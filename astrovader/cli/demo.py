@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from astrovader.cli._common import labels_of, notice
-from astrovader.cli.train import add_config_flags, resolve_config, run_training
+from astrovader.cli._common import labels_of, load_stamps, notice
+from astrovader.cli.train import add_config_flags, resolve_config
 
 __all__ = ["add_parser", "run"]
 
@@ -32,27 +32,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from astrovader.cli.evaluate import evaluate_run
-    from astrovader.cli.export import export_run
-    from astrovader.cli.generate import write_images
+    from astrovader.data.writers import write_stamp_files
+    from astrovader.runs import evaluate_run, export_run, fit_run
 
     t0 = time.time()
     cfg = resolve_config(args)
-    from astrovader.cli._common import load_stamps
-
     notice(f"loading {cfg.data.spec}" + (f" (n={cfg.data.n})" if cfg.data.n else "")
            + " (built-in sets are generated once and cached)")
     stamps = load_stamps(cfg.data)
     t_data = time.time() - t0
-    model, stamps, rd = run_training(cfg, args.out, overwrite=args.overwrite, strategy=args.strategy,
-                                     verbose=args.verbose, stamps=stamps)
+    model, stamps, rd = fit_run(cfg, args.out, overwrite=args.overwrite, strategy=args.strategy,
+                                verbose=args.verbose, stamps=stamps)
     t_train = time.time() - t0 - t_data
     notice("evaluating and writing the report")
-    metrics = evaluate_run(rd.path, cfg, model, stamps, n_samples=8, baseline=True, seed=cfg.train.seed)
+    metrics = evaluate_run(rd, stamps=stamps, n_samples=8, baseline=True, seed=cfg.train.seed)
     samples_dir = rd.path / "samples"
     k = getattr(model, "n_clusters", None)
     for c in range(k or 1):
-        write_images(model.sample(8, cluster=c if k else None, seed=c), samples_dir, "png", prefix=f"cluster{c:02d}")
+        write_stamp_files(model.sample(8, cluster=c if k else None, seed=c), samples_dir, "png",
+                          prefix=f"cluster{c:02d}")
     sigs = export_run(model, rd.savedmodel, overwrite=True)
     total = time.time() - t0
 
@@ -73,7 +71,7 @@ def run(args) -> int:
         print(f"  NMI {scores.get('nmi', float('nan')):.3f}  ARI {scores.get('ari', float('nan')):.3f}")
     print(f"  report:      {rd.report}")
     print(f"  metrics:     {rd.metrics}")
-    print(f"  model:       {rd.model}")
+    print(f"  model:       {rd.model_path}")
     print(f"  SavedModel:  {rd.savedmodel}" + (f" (signatures: {', '.join(sigs)})" if sigs else ""))
     print(f"  samples:     {samples_dir}/")
     print(f"  TensorBoard: tensorboard --logdir {rd.logs}")

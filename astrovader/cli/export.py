@@ -8,13 +8,8 @@ Signatures (:func:`astrovader.export.export_saved_model`): ``encode``,
 from __future__ import annotations
 
 import argparse
-import shutil
-from pathlib import Path
 
-from astrovader.cli._common import load_run
-from astrovader.errors import AstrovaderError
-
-__all__ = ["add_parser", "run", "export_run"]
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -29,21 +24,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def export_run(model, out, overwrite: bool = False):
-    """Export ``model`` to ``out``; returns the signature names."""
-    from astrovader.export import export_saved_model
-
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise AstrovaderError(f"{out} exists and is not empty; use --overwrite or another --out")
-        shutil.rmtree(out)
-    sigs = export_saved_model(model, str(out))
-    return sorted(sigs) if sigs is not None else []
-
-
 def run(args) -> int:
-    _cfg, model = load_run(args.run)
-    sigs = export_run(model, args.out, overwrite=args.overwrite)
+    from astrovader.runs import export_run
+
+    sigs = export_run(args.run, args.out, overwrite=args.overwrite)
     print(f"SavedModel: {args.out}" + (f" (signatures: {', '.join(sigs)})" if sigs else ""))
     return 0

@@ -72,7 +72,7 @@ def _base_config(args):
     cfg = load_config(args.config) if args.config else load_preset(args.preset or "demo")
     cfg = cfg.override("data", spec=args.data, n=args.n)
     if args.epochs is not None:
-        from astrovader.cli.train import scale_epochs
+        from astrovader.runs import scale_epochs
 
         cfg.train = scale_epochs(cfg.train, args.epochs)
     return cfg.validate()

@@ -145,19 +145,9 @@ def generate_builtin(name: str, n: int | None = None, seed: int = 0, progress: b
 
 
 def _save(s: StampSet, path: Path) -> None:
-    arrays = {"images": s.images, "ids": s.ids.astype(str)}
-    if s.labels is not None:
-        arrays["labels"] = s.labels
-    if s.label_names is not None:
-        arrays["label_names"] = np.array(s.label_names, dtype=str)
-    arrays.update({f"col_{k}": v for k, v in s.columns.items()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    from astrovader.data.writers import write_stamps
+
+    write_stamps(s, path)
 
 
 def _read(path: Path, name: str) -> StampSet | None:

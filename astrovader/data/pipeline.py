@@ -22,7 +22,7 @@ from astrovader.data.readers import open_source
 from astrovader.data.stampset import StampSet
 from astrovader.errors import DataError
 
-__all__ = ["load", "iter_batches", "make_dataset", "as_config"]
+__all__ = ["load", "iter_batches", "count", "make_dataset", "as_config"]
 
 
 def as_config(spec_or_cfg: Any, **overrides: Any) -> DataConfig:
@@ -190,6 +190,14 @@ def iter_batches(
         images, shaped = _stack(src.read(lo, hi), src.ids[lo:hi], cfg, src.name)
         chunk = _finish(StampSet(images=images, ids=src.ids[lo:hi], source=src.name), cfg, shaped, preprocess)
         yield chunk.ids, chunk.images
+
+
+def count(spec_or_cfg: Any) -> int:
+    """Number of input stamps that :func:`iter_batches` reads (before ``nan_policy: drop``)."""
+    cfg = as_config(spec_or_cfg)
+    limit = None if cfg.n is None else int(cfg.n)
+    n = len(_builtin(cfg)) if cfg.spec.startswith("builtin:") else open_source(cfg.spec, cfg.label_column).n
+    return n if limit is None else min(limit, n)
 
 
 def _augment(images, seeds, flips: bool, rot90: bool):

@@ -27,7 +27,8 @@ import numpy as np
 
 from astrovader.errors import DataError
 
-__all__ = ["SCALINGS", "NAN_POLICIES", "preprocess", "scale", "grayscale", "center_crop", "resize"]
+__all__ = ["SCALINGS", "NAN_POLICIES", "preprocess", "scale", "grayscale", "center_crop", "resize", "fit_shape",
+           "conform"]
 
 SCALINGS = ("none", "minmax", "chase", "asinh", "zscore")
 NAN_POLICIES = ("error", "fill", "drop")
@@ -154,12 +155,7 @@ def preprocess(
             x = np.where(np.isfinite(x), x, np.float32(fill)).astype(np.float32)
         else:
             x = x[keep]
-    if _get(cfg, "grayscale", False) and x.shape[-1] > 1:
-        x = grayscale(x)
-    if _get(cfg, "crop") is not None:
-        x = center_crop(x, _get(cfg, "crop"), source)
-    if _get(cfg, "resize") is not None:
-        x = resize(x, _get(cfg, "resize"))
+    x = fit_shape(x, cfg, source)
     x = scale(x, _get(cfg, "scaling", "none") or "none")
     clip = _get(cfg, "clip")
     if clip is not None:
@@ -169,18 +165,59 @@ def preprocess(
     return (x, keep) if return_keep else x
 
 
-def fit_stamp(image: np.ndarray, cfg: Any) -> np.ndarray:
-    """Shape one ``(H, W, C)`` stamp with the config's grayscale/crop/resize (for mixed-size inputs)."""
-    x = image[None].astype(np.float32)
+def fit_shape(images: np.ndarray, cfg: Any, source: str = "stamps", lenient_crop: bool = False) -> np.ndarray:
+    """Shape ``(N, H, W, C)`` stamps with the config's grayscale, crop and resize, in that order.
+
+    The one shape-fitting function: :func:`preprocess` uses it on whole sets, mixed-size
+    inputs use it stamp by stamp (``lenient_crop``: a crop larger than the stamp is skipped
+    so that the resize can still reconcile it) and :func:`conform` builds on it to match a
+    network's input shape.
+    """
+    x = images
     if _get(cfg, "grayscale", False) and x.shape[-1] > 1:
         x = grayscale(x)
     if _get(cfg, "crop") is not None:
         h, w = _pair(_get(cfg, "crop"), "data.crop")
-        if h <= x.shape[1] and w <= x.shape[2]:
-            x = center_crop(x, (h, w))
+        if not lenient_crop or (h <= x.shape[1] and w <= x.shape[2]):
+            x = center_crop(x, (h, w), source)
     if _get(cfg, "resize") is not None:
         x = resize(x, _get(cfg, "resize"))
-    return x[0]
+    return x
+
+
+def fit_stamp(image: np.ndarray, cfg: Any) -> np.ndarray:
+    """:func:`fit_shape` for one ``(H, W, C)`` stamp (for mixed-size inputs)."""
+    return fit_shape(image[None].astype(np.float32), cfg, lenient_crop=True)[0]
+
+
+def conform(images: np.ndarray, input_shape: Any) -> tuple[np.ndarray, list[str]]:
+    """Make stamps match a network's ``input_shape`` ``(H, W, C)``; returns ``(images, notes)``.
+
+    Bands are averaged to one channel when the network takes one band (seed 004 grey
+    scale), a single band is repeated when it takes several, and the spatial size is
+    changed with a bilinear resize (:func:`fit_shape`). ``notes`` says what was done, one
+    sentence per change (empty when nothing changed or ``input_shape`` is ``None``).
+
+    Raises:
+        DataError: when the band counts cannot be reconciled (e.g. 3 -> 2).
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if input_shape is None or images.ndim != 4:
+        return images, []
+    h, w, c = (int(s) for s in input_shape)
+    H, W, C = images.shape[1:]
+    notes = []
+    if C != c:
+        if C == 1:
+            images = np.repeat(images, c, axis=-1)
+        elif c != 1:
+            raise DataError(f"the stamps have {C} bands but the model takes {c}; set data.grayscale or pick "
+                            "a preset for this band count")
+        notes.append(f"converted stamps from {C} to {c} band(s) to match the model")
+    if (H, W) != (h, w):
+        notes.append(f"resized stamps from {H}x{W} to {h}x{w} (the model's input size)")
+    images = fit_shape(images, {"grayscale": c == 1 and C > 1, "resize": [h, w] if (H, W) != (h, w) else None})
+    return images, notes
 
 
 def _pair(size: Any, field: str) -> tuple[int, int]:

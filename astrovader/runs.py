@@ -1,0 +1,824 @@
+"""Run directories and everything done with them, for Python and the command line alike.
+
+A *run directory* holds everything one training run produces::
+
+    RUN_DIR/config.yaml     resolved configuration (input_shape filled in)
+    RUN_DIR/model.keras     the trained model (written when training finishes)
+    RUN_DIR/history.csv     one row per epoch (Keras CSVLogger, appended on resume)
+    RUN_DIR/logs/           TensorBoard event files
+    RUN_DIR/backup/         Keras BackupAndRestore state (removed when training finishes)
+    RUN_DIR/metrics.json, RUN_DIR/report.html, RUN_DIR/figures/   from :func:`evaluate_run`
+    RUN_DIR/savedmodel/     from :func:`export_run`
+
+:class:`Run` creates, opens and locks one; :func:`fit_run`, :func:`evaluate_run`,
+:func:`predict_run`, :func:`generate_run` and :func:`export_run` are the ``train``,
+``evaluate``, ``predict``, ``generate`` and ``export`` subcommands without the flag parsing,
+so the same seed gives the same ``metrics.json`` from Python and from the shell::
+
+    from astrovader import runs
+    from astrovader.config import load_preset
+
+    cfg = runs.configure(load_preset("demo"), epochs=4, seed=1)
+    model, stamps, run = runs.fit_run(cfg, "runs/demo")
+    metrics = runs.evaluate_run(run, stamps=stamps)
+    runs.predict_run(run, "catalog.csv", "runs/demo/predictions.csv")
+
+Progress notes ("resized stamps...", "resuming after epoch 3") go to the ``astrovader``
+logger at INFO level (the command line prints them to stderr).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from astrovader.config import DataConfig, RunConfig, TrainConfig, load_config, save_config
+from astrovader.errors import AstrovaderError, ConfigError, DataError
+from astrovader.locks import WriteLock
+
+__all__ = [
+    "Run",
+    "configure",
+    "scale_epochs",
+    "describe_schedule",
+    "split_validation",
+    "data_config",
+    "conform",
+    "labels_of",
+    "read_history",
+    "fit_run",
+    "evaluate_run",
+    "predict_arrays",
+    "predict_run",
+    "generate_run",
+    "export_run",
+]
+
+log = logging.getLogger("astrovader")
+
+
+# --------------------------------------------------------------------------- run directories
+
+
+class Run:
+    """A run directory: its paths, its configuration, its model and its write lock.
+
+    Use :meth:`create` to start (or resume) training into a directory and :meth:`open` to
+    use a finished run. A run is a context manager that releases its lock on exit.
+
+    Attributes:
+        path, config, model_path, history, logs, backup, metrics, report, figures,
+        savedmodel: paths inside the directory (see the module docstring).
+        cfg: the run's :class:`~astrovader.config.RunConfig` (``None`` until known).
+    """
+
+    LOCK_NAME = ".astrovader.lock"
+
+    def __init__(self, path: str | os.PathLike, cfg: RunConfig | None = None):
+        self.path = Path(path)
+        self.config = self.path / "config.yaml"
+        self.model_path = self.path / "model.keras"
+        self.history = self.path / "history.csv"
+        self.logs = self.path / "logs"
+        self.backup = self.path / "backup"
+        self.metrics = self.path / "metrics.json"
+        self.report = self.path / "report.html"
+        self.figures = self.path / "figures"
+        self.savedmodel = self.path / "savedmodel"
+        self.cfg = cfg
+        self._model = None
+        self._lock = WriteLock(self.path, self.path / self.LOCK_NAME, hint="wait for it to finish")
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    # -- locking
+    def lock(self) -> "Run":
+        """Take the exclusive write lock of the directory (see :mod:`astrovader.locks`).
+
+        Raises:
+            LockedError: another process is writing this run.
+        """
+        self._lock.acquire()
+        return self
+
+    def unlock(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.unlock()
+
+    # -- state
+    @property
+    def finished(self) -> bool:
+        """True when training wrote ``model.keras`` and left no checkpoint behind."""
+        return self.model_path.is_file() and not self.backup.exists()
+
+    def require_model(self) -> None:
+        """Raise a user-facing error unless the run holds a config and a trained model."""
+        if not self.path.is_dir():
+            raise AstrovaderError(f"{self.path}: run directory not found; train one with `astrovader train`")
+        if not self.config.is_file():
+            raise AstrovaderError(f"{self.path}: no config.yaml here; is this a run directory?")
+        if not self.model_path.is_file():
+            hint = (" (training was interrupted: continue it with `astrovader train --resume`)"
+                    if self.backup.exists() else "")
+            raise AstrovaderError(f"{self.path}: no model.keras yet{hint}")
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "Run":
+        """A finished run: reads ``config.yaml`` (the model is loaded on first use of :attr:`model`).
+
+        Raises:
+            AstrovaderError: no such run, or it holds no trained model yet.
+        """
+        run = cls(path)
+        run.require_model()
+        run.cfg = load_config(run.config)
+        return run
+
+    @property
+    def model(self):
+        """The trained model from ``model.keras`` (loaded once)."""
+        if self._model is None:
+            import keras
+
+            import astrovader.models  # noqa: F401  (registers the serialisable classes)
+
+            self.require_model()
+            try:
+                self._model = keras.models.load_model(self.model_path, compile=False)
+            except Exception as exc:  # noqa: BLE001 -- a corrupted or foreign file: say which
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise AstrovaderError(
+                    f"{self.model_path}: cannot load the model ({type(exc).__name__}: {first[:200]}); "
+                    "the file is damaged or not an astrovader model: train the run again"
+                ) from None
+        return self._model
+
+    @model.setter
+    def model(self, value) -> None:
+        self._model = value
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, resume: bool = False, overwrite: bool = False) -> "Run":
+        """Lock ``path`` for training and prepare it; returns the locked run.
+
+        Args:
+            path: run directory (created).
+            resume: continue the run found there (its ``config.yaml`` is read).
+            overwrite: replace a run found there (its model, history, logs, checkpoints,
+                metrics, report and SavedModel are removed; other files are kept).
+
+        Raises:
+            AstrovaderError: the directory already holds a run and neither ``resume`` nor
+                ``overwrite`` is given, or there is nothing to resume.
+            LockedError: another process is writing the run.
+        """
+        run = cls(path)
+        if resume and not run.config.is_file():
+            raise AstrovaderError(f"{run.path}: nothing to resume (no config.yaml); drop --resume to start a new run")
+        try:
+            run.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AstrovaderError(f"{run.path}: cannot create the run directory ({exc.strerror}); "
+                                  "check the path and its permissions or choose another --out") from None
+        run.lock()
+        try:
+            if resume:
+                run.cfg = load_config(run.config)
+            elif run.model_path.is_file() or run.backup.exists() or run.history.is_file():
+                if not overwrite:
+                    what = "a trained model" if run.model_path.is_file() else "an unfinished run"
+                    raise AstrovaderError(
+                        f"{run.path} already holds {what}; use --resume to continue it, --overwrite to replace "
+                        "it, or choose another --out")
+                log.info(f"--overwrite: replacing the run in {run.path}")
+                for p in (run.model_path, run.history, run.metrics, run.report):
+                    p.unlink(missing_ok=True)
+                for d in (run.backup, run.logs, run.figures, run.savedmodel):
+                    shutil.rmtree(d, ignore_errors=True)
+        except BaseException:
+            run.unlock()
+            raise
+        return run
+
+
+def read_history(path: str | os.PathLike) -> dict[str, list[float]]:
+    """Columns of ``history.csv`` as float lists (empty dict if the file is missing)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    out: dict[str, list[float]] = {}
+    for row in rows:
+        for k, v in row.items():
+            try:
+                out.setdefault(k, []).append(float(v))
+            except (TypeError, ValueError):
+                out.setdefault(k, []).append(float("nan"))
+    return out
+
+
+def _truncate_history(run: Run) -> int:
+    """Keep only history rows of epochs the checkpoint has finished; returns that epoch count."""
+    meta = run.backup / "training_metadata.json"
+    done = 0
+    if meta.is_file():
+        try:
+            done = int(json.loads(meta.read_text())["epoch"])
+        except (ValueError, KeyError):
+            done = 0
+    if run.history.is_file():
+        with run.history.open(newline="") as f:
+            rows = list(csv.reader(f))
+        if rows:
+            header, body = rows[0], rows[1:]
+            keep = [r for r in body if r and r[0].strip().isdigit() and int(r[0]) < done]
+            tmp = run.history.with_suffix(".csv.tmp")
+            with tmp.open("w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(header)
+                w.writerows(keep)
+            os.replace(tmp, run.history)
+    return done
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def scale_epochs(train: TrainConfig, total: int) -> TrainConfig:
+    """A copy of ``train`` whose recipe phases are rescaled to add up to ``total`` epochs.
+
+    The proportions of the preset are kept as far as integers allow: e.g. s3VDC
+    100 + 5 x (25 + 25) scaled to 20 epochs gives 6 + 2 x (3 + 4). (``training.train(...,
+    epochs=N)`` instead stops the unchanged schedule after N epochs.)
+
+    Raises:
+        ConfigError: ``total < 1``.
+    """
+    if total < 1:
+        raise ConfigError("--epochs must be at least 1")
+    t = TrainConfig(**{**train.__dict__})
+    if t.recipe == "s3vdc":
+        full = t.total_epochs()
+        if total < 3:
+            t.gamma_epochs, t.periods = total, 0
+        else:
+            gamma = max(1, round(total * t.gamma_epochs / full))
+            rest = total - gamma
+            periods = max(1, min(t.periods, rest // 2))
+            per = rest // periods
+            gamma += rest - per * periods
+            anneal = min(per - 1, max(1, round(per * t.anneal_epochs / max(1, t.anneal_epochs + t.static_epochs))))
+            t.gamma_epochs, t.periods, t.anneal_epochs, t.static_epochs = gamma, periods, anneal, per - anneal
+    elif t.recipe == "classic":
+        full = t.total_epochs()
+        pre = round(total * t.pretrain_epochs / full) if total > 1 else 0
+        t.pretrain_epochs = min(max(pre, 1 if total > 1 else 0), total - 1) if total > 1 else 0
+        t.vade_epochs = total - t.pretrain_epochs
+    elif t.recipe == "vade":
+        t.vade_epochs = total
+    else:
+        t.vae_epochs = total
+    if t.total_epochs() != total:  # a recipe whose phases this function does not know yet
+        raise ConfigError(f"train.recipe={t.recipe!r}: cannot rescale its phases to {total} epochs; "
+                          "set the phase lengths in a config instead of --epochs")
+    return t
+
+
+def describe_schedule(t: TrainConfig) -> str:
+    """One line describing the recipe's phases, e.g. ``s3VDC: 6 gamma-training + 2 x (3 + 4)``."""
+    if t.recipe == "s3vdc" and t.periods == 0:
+        return f"s3VDC: {t.gamma_epochs} gamma-training epoch(s) only (too few epochs for the VaDE phases)"
+    if t.recipe == "s3vdc":
+        return (f"s3VDC: {t.gamma_epochs} gamma-training + {t.periods} x ({t.anneal_epochs} annealing + "
+                f"{t.static_epochs} static) = {t.total_epochs()} epochs")
+    if t.recipe == "classic":
+        return f"classic VaDE: {t.pretrain_epochs} {t.pretrain.upper()} pretraining + {t.vade_epochs} VaDE epochs"
+    return f"{t.recipe}: {t.total_epochs()} epochs"
+
+
+def configure(cfg: RunConfig, *, data: str | None = None, n: int | None = None, epochs: int | None = None,
+              batch_size: int | None = None, learning_rate: float | None = None, clusters: int | None = None,
+              latent_dim: int | None = None, seed: int | None = None) -> RunConfig:
+    """``cfg`` with the command line's overrides applied (``None`` keeps a value), validated.
+
+    A new ``data`` spec drops the preset's stamp count (all the user's stamps are used
+    unless ``n``); ``epochs`` rescales the recipe (:func:`scale_epochs`); ``seed`` seeds
+    the data, the weights and the shuffling.
+    """
+    cfg = cfg.override("data", spec=data, n=n, seed=seed)
+    if data is not None and n is None:
+        cfg.data.n = None  # the preset's stamp count is for its built-in set
+    cfg = cfg.override("model", n_clusters=clusters, latent_dim=latent_dim, seed=seed)
+    cfg = cfg.override("train", batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    if epochs is not None:
+        cfg.train = scale_epochs(cfg.train, epochs)
+        log.info(f"schedule for {epochs} epoch(s): {describe_schedule(cfg.train)}")
+    return cfg.validate()
+
+
+def data_config(cfg_data: DataConfig, spec: str | None = None, n: int | None = None) -> DataConfig:
+    """The run's data settings (preprocessing) applied to another ``spec`` and/or count.
+
+    A new ``spec`` drops the run's stamp count (all stamps are used unless ``n``).
+    """
+    changes: dict[str, Any] = {}
+    if spec is not None:
+        changes["spec"] = str(spec)
+        changes["n"] = None
+    if n is not None:
+        changes["n"] = int(n)
+    return replace(cfg_data, **changes)
+
+
+def split_validation(images: np.ndarray, fraction: float, seed: int):
+    """Hold out a random ``fraction`` of the stamps: returns ``(train, validation or None)``.
+
+    Both parts keep the input order. No split (``None``) when ``fraction <= 0`` or with
+    fewer than 10 stamps; at least one stamp is held out otherwise.
+    """
+    if fraction <= 0 or len(images) < 10:
+        return images, None
+    idx = np.random.default_rng(seed).permutation(len(images))
+    n_val = max(1, int(round(fraction * len(images))))
+    return images[np.sort(idx[n_val:])], images[np.sort(idx[:n_val])]
+
+
+def conform(images: np.ndarray, input_shape, quiet: bool = False) -> np.ndarray:
+    """Stamps made to match a network's ``input_shape`` (see :func:`astrovader.data.preprocessing.conform`).
+
+    Logs what was changed unless ``quiet``.
+    """
+    from astrovader.data.preprocessing import conform as _conform
+
+    images, notes = _conform(images, input_shape)
+    if not quiet:
+        for note in notes:
+            log.info(note)
+    return images
+
+
+def labels_of(stamps) -> np.ndarray | None:
+    """Labels of a stamp set, or ``None`` when absent/negative (unlabelled)."""
+    y = getattr(stamps, "labels", None)
+    if y is None:
+        return None
+    y = np.asarray(y)
+    if y.size == 0 or (y < 0).all():
+        return None
+    return y
+
+
+def _load_stamps(cfg_data: DataConfig):
+    from astrovader.data import load
+
+    return load(cfg_data)
+
+
+# --------------------------------------------------------------------------- train
+
+
+def fit_run(cfg: RunConfig | None, out: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
+            strategy: str = "default", verbose: int | str = 2, stamps=None):
+    """Train ``cfg`` into the run directory ``out`` (what ``astrovader train`` does).
+
+    Seeds Keras from ``cfg.train.seed``, fits the stamps to the network's input shape (or
+    builds the network for the stamps' shape when ``cfg.model.input_shape`` is empty),
+    lowers the batch size to the stamp count, holds out ``train.validation_fraction`` of
+    the stamps (:func:`split_validation`) and trains with :func:`astrovader.training.train`
+    plus ``history.csv``, TensorBoard logs and ``BackupAndRestore`` checkpoints (so
+    ``resume=True`` continues a killed run after its last finished epoch).
+
+    Args:
+        cfg: resolved configuration (ignored on ``resume``: ``RUN_DIR/config.yaml`` is used).
+        out: run directory.
+        resume: continue from ``RUN_DIR/backup``.
+        overwrite: replace an existing run.
+        strategy: name for :func:`astrovader.training.get_strategy`.
+        verbose: Keras fit verbosity.
+        stamps: an already loaded StampSet (default: load ``cfg.data``).
+
+    Returns:
+        ``(model, stamps, run)``; ``model`` and ``stamps`` are ``None`` when resuming a run
+        that had already finished.
+
+    Raises:
+        AstrovaderError: an existing run without ``resume``/``overwrite``, no stamps, ...
+        LockedError: another process is writing ``out``.
+        TrainingError: the loss became NaN/Inf.
+    """
+    import keras
+
+    from astrovader.training import get_strategy, train
+
+    # created before any TensorFlow op (data loading may resize with TF): a multi-worker
+    # strategy must configure the collectives at program start-up
+    dist = get_strategy(strategy)
+    if strategy == "multiworker":  # every worker writes its own files; the chief writes `out`
+        from astrovader.distributed import worker_run_dir
+
+        out = worker_run_dir(out, dist)
+    run = Run.create(out, resume=resume, overwrite=overwrite)
+    with run:
+        if resume:
+            cfg = run.cfg
+            if run.finished:
+                log.info(f"{run.path}: training already finished ({cfg.train.total_epochs()} epochs); "
+                         "nothing to resume")
+                return None, None, run
+            done = _truncate_history(run)
+            log.info(f"resuming {run.path} after epoch {done} of {cfg.train.total_epochs()}")
+        run.cfg = cfg
+        if stamps is None:
+            stamps = _load_stamps(cfg.data)
+        images = stamps.images
+        if len(images) == 0:
+            raise DataError(f"{cfg.data.spec}: no stamps to train on")
+        shape = tuple(int(s) for s in images.shape[1:])
+        if cfg.model.input_shape is None:
+            cfg.model.input_shape = shape
+            log.info(f"building the network for the data's stamp shape {shape}")
+        else:
+            images = conform(images, cfg.model.input_shape)
+        if len(images) < cfg.train.batch_size:
+            log.info(f"only {len(images)} stamps: batch size lowered from {cfg.train.batch_size} to {len(images)}")
+            cfg.train.batch_size = len(images)
+        save_config(cfg, run.config)
+        keras.utils.set_random_seed(int(cfg.train.seed))
+        x_train, x_val = split_validation(images, float(cfg.train.validation_fraction), int(cfg.train.seed))
+        callbacks = [
+            keras.callbacks.CSVLogger(str(run.history), append=True),
+            keras.callbacks.BackupAndRestore(str(run.backup), save_freq="epoch", delete_checkpoint=True),
+            keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
+        ]
+        log.info(f"training on {len(x_train)} stamps of shape {tuple(images.shape[1:])}"
+                 + (f" ({len(x_val)} for validation)" if x_val is not None else "")
+                 + f"; {describe_schedule(cfg.train)}")
+        t0 = time.time()
+        model, _history = train(cfg, x_train, x_val, callbacks=callbacks, strategy=dist, verbose=verbose)
+        model.save(run.model_path)
+        run.model = model
+        log.info(f"trained in {time.time() - t0:.0f} s; wrote {run.model_path}")
+    return model, stamps, run
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def _open(run: Run | str | os.PathLike) -> Run:
+    return run if isinstance(run, Run) else Run.open(run)
+
+
+def _baseline(images: np.ndarray, y: np.ndarray, n_clusters: int, latent_dim: int, seed: int) -> dict:
+    from astrovader.baselines import pca_gmm
+    from astrovader.evaluation import hungarian_accuracy
+
+    t0 = time.time()
+    pred = pca_gmm(images, n_clusters=n_clusters, n_components=latent_dim, seed=seed)
+    pred = getattr(pred, "labels", pred)
+    if isinstance(pred, tuple):
+        pred = pred[0]
+    return {"acc_hungarian": hungarian_accuracy(y, np.asarray(pred)), "seconds": time.time() - t0,
+            "n_components": latent_dim, "n_clusters": n_clusters}
+
+
+def evaluate_run(run: Run | str | os.PathLike, data: str | None = None, n: int | None = None, *,
+                 stamps=None, n_samples: int = 8, baseline: bool = True, seed: int = 0) -> dict:
+    """Evaluate a run on stamps; write ``metrics.json``, ``figures/`` and ``report.html`` into it.
+
+    Args:
+        run: a :class:`Run` or its directory.
+        data: stamps to evaluate on (default: the run's ``data.spec``), preprocessed with the
+            run's data settings; ``n`` limits their number.
+        stamps: an already loaded StampSet (instead of ``data``/``n``).
+        n_samples: generated samples per cluster in the report.
+        baseline: also score a PCA+GMM baseline (when the stamps have labels).
+        seed: seed for galleries and samples.
+
+    Returns:
+        The metrics dict (as written to ``metrics.json``).
+
+    Raises:
+        LockedError: another process is writing the run.
+    """
+    import yaml
+
+    from astrovader.evaluation import evaluate_model, mean_gamma_confusion, to_jsonable
+    from astrovader.report import make_report, save_metrics
+
+    run = _open(run)
+    with run.lock():
+        cfg, model = run.cfg, run.model
+        if stamps is None:
+            stamps = _load_stamps(data_config(cfg.data, spec=data, n=n))
+        x = conform(stamps.images, cfg.model.input_shape)
+        y = labels_of(stamps)
+        t0 = time.time()
+        is_vade = hasattr(model, "prior")
+        if is_vade:
+            res = evaluate_model(model, x, y, seed=seed)
+            mu = res["latents"]
+            gamma = res["gamma"]
+        else:
+            mu, _ = model.encode(x)
+            gamma = None
+            res = {"scores": {}}
+        x_hat = model.decode(np.asarray(mu))
+        mse = np.mean((x - x_hat).reshape(len(x), -1) ** 2, axis=1)
+        metrics: dict = {"run": str(run.path), "data": stamps.source or cfg.data.spec, "n_objects": int(len(x)),
+                         "scores": res["scores"]}
+        metrics["scores"].setdefault("mse_mean", float(mse.mean()))
+        if is_vade:
+            metrics["occupancy"] = res["occupancy"]
+            metrics["confusion"] = res["confusion"]
+            metrics["confusion_rows"] = res["confusion_rows"]
+            if "accuracy_vs_variance" in res:
+                metrics["accuracy_vs_variance"] = res["accuracy_vs_variance"]
+            pi = np.asarray(model.prior.pi())
+            metrics["pi"] = pi
+        else:
+            pi = None
+        if baseline and y is not None and is_vade:
+            metrics["baseline_pca_gmm"] = _baseline(x, y, cfg.model.n_clusters, cfg.model.latent_dim, seed)
+        samples = protos = None
+        if is_vade and n_samples > 0:
+            samples = np.stack([model.sample(n_samples, cluster=k, seed=seed + k) for k in range(model.n_clusters)])
+            protos = model.prototypes()
+        elif n_samples > 0:
+            samples = model.sample(n_samples * 4, seed=seed).reshape((4, n_samples) + tuple(x.shape[1:]))
+        variance = res.get("variance") if is_vade and getattr(model, "variance_head", None) is not None else None
+        metrics["seconds"] = time.time() - t0
+        save_metrics(to_jsonable(metrics), run.metrics)
+        summary = {k: v for k, v in metrics["scores"].items() if isinstance(v, (int, float))}
+        if "baseline_pca_gmm" in metrics:
+            summary["baseline_pca_gmm_acc"] = metrics["baseline_pca_gmm"]["acc_hungarian"]
+        confusion = mean_gamma_confusion(gamma, gamma.argmax(1), gamma.shape[1]) if is_vade else None
+        make_report(
+            run.path, x=x, x_hat=x_hat, gamma=gamma, history=read_history(run.history), labels=y,
+            label_names=getattr(stamps, "label_names", None), samples=samples, protos=protos, pi=pi,
+            decoder_variance=variance, metrics=summary, confusion=confusion,
+            class_confusion=res.get("confusion") if is_vade and y is not None else None,
+            title=f"astrovader report: {cfg.name} on {stamps.source or cfg.data.spec}",
+            config_text=yaml.safe_dump(cfg.to_dict(), sort_keys=False), seed=seed,
+        )
+    return metrics
+
+
+# --------------------------------------------------------------------------- predict
+
+
+def predict_arrays(model, x: np.ndarray, batch_size: int = 256, mc_samples: int | None = None) -> dict:
+    """Per-object predictions for stamps ``x`` (already conformed to the model).
+
+    Returns:
+        ``{"mu": (N, J), "mse": (N,), "decoder_variance": (N,)}`` plus, for a VaDE,
+        ``"gamma": (N, K)`` and ``"cluster": (N,)``.
+    """
+    from astrovader.evaluation import reconstruction_mse
+
+    mu, _ = model.encode(x, batch_size=batch_size)
+    mu = np.asarray(mu, dtype=np.float32)
+    x_hat = np.asarray(model.decode(mu, batch_size=batch_size))
+    out = {"mu": mu, "mse": reconstruction_mse(x, x_hat).astype(np.float32),
+           "decoder_variance": np.asarray(model.decoder_variance(x, batch_size=batch_size), np.float32).reshape(-1)}
+    if hasattr(model, "prior"):
+        g = np.asarray(model.cluster_probabilities(x, mc_samples=mc_samples, batch_size=batch_size), np.float32)
+        out["gamma"] = g
+        out["cluster"] = g.argmax(axis=1).astype(np.int64)
+    return out
+
+
+def _write_part(path: Path, arrays: dict) -> None:
+    """Write one part atomically: a reader sees either nothing or the whole part."""
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _completed_parts(parts_dir: Path) -> tuple[list[Path], int]:
+    """Contiguous complete parts from row 0 and the next row to do; stray parts are removed."""
+    for tmp in parts_dir.glob("*.tmp.npz"):
+        tmp.unlink()
+    done, nxt = [], 0
+    for path in sorted(parts_dir.glob("part-*.npz")):
+        start = int(path.stem.split("-")[1])
+        if start != nxt:
+            path.unlink()  # not contiguous with what is done: redo these rows
+            continue
+        with np.load(path) as z:
+            # input stamps consumed (rows may be fewer when data.nan_policy drops stamps)
+            nxt = start + int(z["consumed"]) if "consumed" in z.files else start + len(z["id"])
+        done.append(path)
+    return done, nxt
+
+
+def _join(parts: list[Path], tmp: Path, fmt: str, k: int | None, j: int) -> np.ndarray:
+    """Write the parts into ``tmp`` as one table; returns the ids written, in order."""
+    cols = ["id"] + (["cluster"] + [f"gamma_{i}" for i in range(k)] if k else []) + \
+        [f"mu_{i}" for i in range(j)] + ["decoder_variance", "mse"]
+    ids = []
+    if fmt == ".npz":
+        data = [{k_: v for k_, v in np.load(p).items() if k_ != "consumed"} for p in parts]
+        merged = {key: np.concatenate([d[key] for d in data]) for key in (data[0] if data else {})}
+        with tmp.open("wb") as f:
+            np.savez(f, **merged)
+        ids = [merged.get("id", np.zeros(0, str))]
+    else:
+        with tmp.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(cols)
+            for p in parts:
+                with np.load(p) as z:
+                    blocks = [z["id"].astype(str)[:, None]]
+                    if k:
+                        blocks += [z["cluster"][:, None].astype(str), np.char.mod("%.6g", z["gamma"])]
+                    blocks += [np.char.mod("%.6g", z["mu"]), np.char.mod("%.6g", z["decoder_variance"][:, None]),
+                               np.char.mod("%.6g", z["mse"][:, None])]
+                    w.writerows(np.concatenate(blocks, axis=1).tolist())
+                    ids.append(z["id"].astype(str))
+    return np.concatenate(ids) if ids else np.zeros(0, str)
+
+
+def predict_run(run: Run | str | os.PathLike, data: str, out: str | os.PathLike, *, batch_size: int = 256,
+                part_size: int = 10000, mc_samples: int | None = None, overwrite: bool = False,
+                progress: bool = False) -> int:
+    """Per-object predictions for every stamp of ``data``, written to ``out`` (``.csv`` or ``.npz``).
+
+    One row per stamp: id, cluster, gamma_0..gamma_{K-1}, mu_0..mu_{J-1}, decoder_variance,
+    mse. Stamps are streamed in batches (the catalogue never has to fit in memory) and
+    results are written in parts to ``OUT.parts/part-<first row>.npz``, each atomically. A
+    killed run started again with the same arguments continues after the last complete
+    part, so no row is lost or written twice; when every batch is done the parts are joined
+    into ``out``, the table is checked to hold exactly one row per input stamp and the parts
+    folder is removed. ``out`` is locked for the whole run (``OUT.lock``): a second writer
+    gets a :class:`~astrovader.errors.LockedError`.
+
+    Args:
+        run: a :class:`Run` or its directory.
+        data: the stamps (any ``--data`` spec), preprocessed with the run's data settings.
+        out: the output table.
+        batch_size: stamps per model call.
+        part_size: rows per checkpointed part (a restart loses at most this much work).
+        mc_samples: Monte-Carlo samples of z averaged for gamma (default: the model's).
+        overwrite: replace ``out`` and discard unfinished parts.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        The number of rows written.
+    """
+    from tqdm import tqdm
+
+    from astrovader.data.pipeline import count, iter_batches
+
+    if batch_size < 1 or part_size < 1:
+        raise AstrovaderError("--batch-size and --part-size must be at least 1")
+    out = Path(out)
+    if out.suffix not in (".csv", ".npz"):
+        raise AstrovaderError(f"{out}: give a .csv or .npz output file")
+    if out.is_dir():
+        raise AstrovaderError(f"{out} is a directory; give a .csv or .npz file name for --out")
+    if not out.parent.is_dir():
+        raise AstrovaderError(f"{out.parent}: folder not found; create it or choose another --out")
+    run = _open(run)
+    parts_dir = out.with_name(out.name + ".parts")
+    with WriteLock(out, out.with_name(out.name + ".lock")):
+        if overwrite:
+            out.unlink(missing_ok=True)
+            shutil.rmtree(parts_dir, ignore_errors=True)
+        elif out.exists():
+            raise AstrovaderError(f"{out} exists; use --overwrite or another --out")
+        cfg, model = run.cfg, run.model
+        k = getattr(model, "n_clusters", None)
+        j = int(cfg.model.latent_dim)
+        dc = data_config(cfg.data, spec=data)
+        manifest = {"run": str(run.path.resolve()), "data": str(data), "part_size": part_size,
+                    "mc_samples": mc_samples, "n_clusters": k, "latent_dim": j}
+        parts_dir.mkdir(parents=True, exist_ok=True)
+        mpath = parts_dir / "manifest.json"
+        if mpath.is_file():
+            old = json.loads(mpath.read_text())
+            if old != manifest:
+                raise AstrovaderError(f"{parts_dir} holds an unfinished prediction with other settings ({old}); "
+                                      "use --overwrite to start again")
+        else:
+            mpath.write_text(json.dumps(manifest, indent=2))
+        parts, start = _completed_parts(parts_dir)
+        if start:
+            log.info(f"resuming after {start} rows already predicted in {parts_dir}")
+        pending: list[dict] = []
+        pending_rows, part_start, first = 0, start, True
+
+        def flush():
+            nonlocal pending, pending_rows, part_start
+            if not pending:
+                return
+            arrays = {key: np.concatenate([b[key] for b in pending]) for key in pending[0]}
+            arrays["consumed"] = np.int64(pending_rows)
+            path = parts_dir / f"part-{part_start:012d}.npz"
+            _write_part(path, arrays)
+            parts.append(path)
+            part_start += pending_rows
+            pending, pending_rows = [], 0
+
+        with tqdm(initial=start, unit="stamps", desc="predict", disable=not progress, mininterval=1.0) as bar:
+            for ids, batch in iter_batches(dc, batch_size, start=start):
+                x = conform(batch, cfg.model.input_shape, quiet=not first)
+                first = False
+                res = predict_arrays(model, x, batch_size=batch_size, mc_samples=mc_samples)
+                res["id"] = np.asarray(ids).astype(str)
+                pending.append(res)
+                pending_rows += batch_size  # input stamps consumed by this batch
+                bar.update(len(x))
+                if pending_rows >= part_size:
+                    flush()
+            flush()
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        try:
+            ids = _join(parts, tmp, out.suffix, k, j)
+            expected = count(dc)
+            exact = cfg.data.nan_policy != "drop"
+            if (len(ids) != expected) if exact else (len(ids) > expected):
+                raise RuntimeError(f"{out}: {len(ids)} rows for {expected} input stamps; the parts in "
+                                   f"{parts_dir} are kept")
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+        shutil.rmtree(parts_dir, ignore_errors=True)
+    return len(ids)
+
+
+# --------------------------------------------------------------------------- generate, export
+
+
+def generate_run(run: Run | str | os.PathLike, n: int, out: str | os.PathLike, fmt: str = "png", *,
+                 cluster: int | None = None, temperature: float = 1.0, seed: int = 0) -> list[Path]:
+    """Sample ``n`` stamps from the run's mixture prior and write them to the folder ``out``.
+
+    z = mu_k + T * sigma_k * eps (seed 004 sec. 5.3 steps 1-4), decoded; written as one
+    PNG/FITS file per stamp (``fmt`` ``png``/``fits``) or one ``samples.npy`` array
+    (``npy``), plus ``generate.json`` with the settings.
+
+    Returns:
+        The written stamp files.
+    """
+    from astrovader.data.writers import write_stamp_files, write_stamps
+
+    if n < 1:
+        raise AstrovaderError("--n must be at least 1")
+    if temperature <= 0:
+        raise AstrovaderError("--temperature must be > 0")
+    run = _open(run)
+    model = run.model
+    k = getattr(model, "n_clusters", None)
+    if cluster is not None:
+        if k is None:
+            raise AstrovaderError(f"{run.path}: this run is a plain VAE without clusters; drop --cluster")
+        if not 0 <= cluster < k:
+            raise AstrovaderError(f"--cluster {cluster}: the model has {k} clusters (0..{k - 1})")
+    images = np.asarray(model.sample(n, cluster=cluster, temperature=temperature, seed=seed))
+    out = Path(out)
+    if fmt == "npy":
+        paths = [write_stamps(images, out / "samples.npy")]
+    elif fmt == "fits":
+        paths = [write_stamps(images, out / "samples.fits", creator="astrovader generate")]
+    else:
+        paths = write_stamp_files(images, out, fmt, prefix="sample")
+    meta = {"run": str(run.path), "n": n, "cluster": cluster, "temperature": temperature,
+            "seed": seed, "format": fmt, "shape": list(images.shape[1:])}
+    (out / "generate.json").write_text(json.dumps(meta, indent=2))
+    return paths
+
+
+def export_run(run: Run | str | os.PathLike | Any, out: str | os.PathLike, overwrite: bool = False) -> list[str]:
+    """Export a run's model (or a model) as a TensorFlow SavedModel in ``out``; returns the signature names.
+
+    See :func:`astrovader.export.export_saved_model` for the signatures.
+    """
+    from astrovader.export import export_saved_model
+
+    model = _open(run).model if isinstance(run, (Run, str, os.PathLike)) else run
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite:
+            raise AstrovaderError(f"{out} exists and is not empty; use --overwrite or another --out")
+        if out.is_dir():
+            shutil.rmtree(out)
+        else:
+            out.unlink()
+    sigs = export_saved_model(model, str(out))
+    return sorted(sigs) if sigs is not None else []
