@@ -221,6 +221,9 @@ def make_report(
     config_text: str | None = None,
     n_show: int = 8,
     seed: int = 0,
+    tour=None,
+    traversal=None,
+    ids: Sequence[str] | None = None,
 ) -> Path:
     """Write every figure the inputs allow and ``report.html`` into ``out_dir``.
 
@@ -241,6 +244,9 @@ def make_report(
         title, config_text: page title and the resolved YAML config shown at the end.
         n_show: stamps per row in galleries.
         seed: seed for random galleries.
+        tour: an :class:`astrovader.explore.Tour` (strip and animated GIF, seed 004 Fig. 10).
+        traversal: an :class:`astrovader.explore.Traversal` (seed 004 Fig. 11).
+        ids: object ids, named under the tour's stops.
 
     Returns:
         Path of ``report.html``.
@@ -297,6 +303,20 @@ def make_report(
     if protos is not None:
         add("Cluster prototypes", "prototypes.png", "decoded component means μ_k",
             plots.prototypes, np.asarray(protos), weights=pi)
+    if tour is not None or traversal is not None:
+        from astrovader import explore_plots
+
+        if tour is not None:
+            add("Latent tour", "tour.png", "the highest-γ member of each cluster (framed; cluster k, π_k and id "
+                "beneath), visited by the shortest closed route in latent space and decoded along straight "
+                "lines between them, one row per leg (seed 004 Fig. 10); animated in figures/tour.gif",
+                explore_plots.tour_strip, tour, ids=ids)
+            add("Latent tour, animated", "tour.gif", "the same route as a looping animation",
+                explore_plots.tour_gif, tour, ids=ids)
+        if traversal is not None:
+            add("Latent traversals", "traversals.png", "row j: latent variable z_j from its data minimum to its "
+                "maximum with the others at their mean; the framed centre column is the mean object "
+                "(seed 004 Fig. 11)", explore_plots.traversal_grid, traversal)
     return write_report(out_dir, title, metrics=metrics, figures=figs, tables=tables, config_text=config_text)
 
 
