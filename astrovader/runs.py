@@ -158,13 +158,18 @@ class Run:
             import astrovader.models  # noqa: F401  (registers the serialisable classes)
 
             self.require_model()
+            import zipfile
+
+            if not zipfile.is_zipfile(self.model_path):
+                raise AstrovaderError(f"{self.model_path}: not a .keras archive (damaged or truncated); "
+                                      "restore it from a copy or train the run again")
             try:
                 self._model = keras.models.load_model(self.model_path, compile=False)
             except Exception as exc:  # noqa: BLE001 -- a corrupted or foreign file: say which
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 raise AstrovaderError(
                     f"{self.model_path}: cannot load the model ({type(exc).__name__}: {first[:200]}); "
-                    "the file is damaged or not an astrovader model: train the run again"
+                    "the file is damaged or not an astrovader model: restore it or train the run again"
                 ) from None
         return self._model
 
@@ -190,11 +195,7 @@ class Run:
         run = cls(path)
         if resume and not run.config.is_file():
             raise AstrovaderError(f"{run.path}: nothing to resume (no config.yaml); drop --resume to start a new run")
-        try:
-            run.path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise AstrovaderError(f"{run.path}: cannot create the run directory ({exc.strerror}); "
-                                  "check the path and its permissions or choose another --out") from None
+        _output_dir(run.path)
         run.lock()
         try:
             if resume:
@@ -384,6 +385,16 @@ def labels_of(stamps) -> np.ndarray | None:
     return y
 
 
+def _output_dir(path: Path, flag: str = "--out") -> Path:
+    """Create the output folder ``path``; a path that cannot be created is a one-line error."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AstrovaderError(f"{path}: cannot create this folder ({exc.strerror or type(exc).__name__}); "
+                              f"check the path and its permissions or choose another {flag}") from None
+    return path
+
+
 def _load_stamps(cfg_data: DataConfig):
     from astrovader.data import load
 
@@ -518,6 +529,7 @@ def evaluate_run(run: Run | str | os.PathLike, data: str | None = None, n: int |
     """
     import yaml
 
+    from astrovader import explore
     from astrovader.evaluation import evaluate_model, mean_gamma_confusion, to_jsonable
     from astrovader.report import make_report, save_metrics
 
@@ -568,6 +580,8 @@ def evaluate_run(run: Run | str | os.PathLike, data: str | None = None, n: int |
         if "baseline_pca_gmm" in metrics:
             summary["baseline_pca_gmm_acc"] = metrics["baseline_pca_gmm"]["acc_hungarian"]
         confusion = mean_gamma_confusion(gamma, gamma.argmax(1), gamma.shape[1]) if is_vade else None
+        tour = explore.tour(model, x, gamma=gamma, latents=mu) if is_vade else None
+        traversal = explore.traversals(model, np.asarray(mu))
         make_report(
             run.path, x=x, x_hat=x_hat, gamma=gamma, history=read_history(run.history), labels=y,
             label_names=getattr(stamps, "label_names", None), samples=samples, protos=protos, pi=pi,
@@ -575,6 +589,7 @@ def evaluate_run(run: Run | str | os.PathLike, data: str | None = None, n: int |
             class_confusion=res.get("confusion") if is_vade and y is not None else None,
             title=f"astrovader report: {cfg.name} on {stamps.source or cfg.data.spec}",
             config_text=yaml.safe_dump(cfg.to_dict(), sort_keys=False), seed=seed,
+            tour=tour, traversal=traversal, ids=stamps.ids,
         )
     return metrics
 
@@ -766,12 +781,15 @@ def predict_run(run: Run | str | os.PathLike, data: str, out: str | os.PathLike,
 
 
 def generate_run(run: Run | str | os.PathLike, n: int, out: str | os.PathLike, fmt: str = "png", *,
-                 cluster: int | None = None, temperature: float = 1.0, seed: int = 0) -> list[Path]:
+                 cluster: int | None = None, temperature: float = 1.0, seed: int = 0,
+                 min_gamma: float | None = None) -> list[Path]:
     """Sample ``n`` stamps from the run's mixture prior and write them to the folder ``out``.
 
     z = mu_k + T * sigma_k * eps (seed 004 sec. 5.3 steps 1-4), decoded; written as one
     PNG/FITS file per stamp (``fmt`` ``png``/``fits``) or one ``samples.npy`` array
-    (``npy``), plus ``generate.json`` with the settings.
+    (``npy``), plus ``generate.json`` with the settings. With ``min_gamma`` a draw is kept
+    only when p(c = k | z) > ``min_gamma`` for its component k
+    (:func:`astrovader.explore.filtered_samples`).
 
     Returns:
         The written stamp files.
@@ -785,12 +803,24 @@ def generate_run(run: Run | str | os.PathLike, n: int, out: str | os.PathLike, f
     run = _open(run)
     model = run.model
     k = getattr(model, "n_clusters", None)
+    if min_gamma is not None and k is None:
+        raise AstrovaderError(f"{run.path}: this run is a plain VAE without clusters; drop --min-gamma")
     if cluster is not None:
         if k is None:
             raise AstrovaderError(f"{run.path}: this run is a plain VAE without clusters; drop --cluster")
         if not 0 <= cluster < k:
             raise AstrovaderError(f"--cluster {cluster}: the model has {k} clusters (0..{k - 1})")
-    images = np.asarray(model.sample(n, cluster=cluster, temperature=temperature, seed=seed))
+    out = _output_dir(Path(out))
+    meta_extra = {}
+    if min_gamma is None:
+        images = np.asarray(model.sample(n, cluster=cluster, temperature=temperature, seed=seed))
+    else:
+        from astrovader.explore import filtered_samples
+
+        kept = filtered_samples(model, n, cluster=cluster, min_gamma=min_gamma, temperature=temperature, seed=seed)
+        images = kept.images
+        meta_extra = {"min_gamma": min_gamma, "draws": kept.draws, "acceptance": n / kept.draws,
+                      "clusters": kept.clusters.tolist()}
     out = Path(out)
     if fmt == "npy":
         paths = [write_stamps(images, out / "samples.npy")]
@@ -799,7 +829,7 @@ def generate_run(run: Run | str | os.PathLike, n: int, out: str | os.PathLike, f
     else:
         paths = write_stamp_files(images, out, fmt, prefix="sample")
     meta = {"run": str(run.path), "n": n, "cluster": cluster, "temperature": temperature,
-            "seed": seed, "format": fmt, "shape": list(images.shape[1:])}
+            "seed": seed, "format": fmt, "shape": list(images.shape[1:]), **meta_extra}
     (out / "generate.json").write_text(json.dumps(meta, indent=2))
     return paths
 
@@ -820,5 +850,6 @@ def export_run(run: Run | str | os.PathLike | Any, out: str | os.PathLike, overw
             shutil.rmtree(out)
         else:
             out.unlink()
+    _output_dir(out.parent)
     sigs = export_saved_model(model, str(out))
     return sorted(sigs) if sigs is not None else []

@@ -235,3 +235,27 @@ def test_report_shows_tour_and_traversals(trained, tmp_path):
     assert missing_images(path) == []
     for name in ("tour.png", "tour.gif", "traversals.png"):
         assert f"figures/{name}" in html and (tmp_path / "figures" / name).stat().st_size > 1000
+
+
+def test_generate_min_gamma(trained, tmp_path):
+    import json
+
+    model, _, run, _ = trained
+    out = tmp_path / "gen"
+    assert main(["generate", "--run", str(run), "--n", "6", "--cluster", "1", "--min-gamma", "0.9",
+                 "--out", str(out), "--format", "npy"]) == 0
+    meta = json.loads((out / "generate.json").read_text())
+    assert meta["min_gamma"] == 0.9 and meta["draws"] >= 6 and meta["clusters"] == [1] * 6
+    assert np.load(out / "samples.npy").shape == (6, 12, 12, 1)
+
+
+def test_evaluate_report_has_tour_and_traversals(trained):
+    from astrovader.report import missing_images
+    from astrovader.runs import evaluate_run
+
+    _, _, run, data = trained
+    evaluate_run(run, data=str(data), n_samples=2, baseline=False)
+    html = (run / "report.html").read_text()
+    assert missing_images(run / "report.html") == []
+    for name in ("tour.png", "tour.gif", "traversals.png"):
+        assert f"figures/{name}" in html

@@ -120,12 +120,13 @@ def _write_csv(path: Path, header, rows) -> None:
 
 
 def _load(args):
-    from astrovader.cli._common import conform, data_config, load_run, load_stamps
+    from astrovader.data import load
+    from astrovader.runs import Run, conform, data_config
 
-    cfg, model = load_run(args.run)
-    stamps = load_stamps(data_config(cfg.data, spec=args.data, n=args.n))
-    x = conform(stamps.images, cfg.model.input_shape)
-    return model, x, np.asarray(stamps.ids).astype(str)
+    run = Run.open(args.run)
+    stamps = load(data_config(run.cfg.data, spec=args.data, n=args.n))
+    x = conform(stamps.images, run.cfg.model.input_shape)
+    return run.model, x, np.asarray(stamps.ids).astype(str)
 
 
 def run(args) -> int:

@@ -23,6 +23,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--cluster", type=int, metavar="K", help="sample only from mixture component K (default: from the whole mixture)")
     p.add_argument("--temperature", type=float, default=1.0, metavar="T",
                    help="scale of the component standard deviations; <1 gives more typical stamps (default: %(default)s)")
+    p.add_argument("--min-gamma", type=float, metavar="G",
+                   help="keep a sample only when p(c = k | z) > G for its component k, so every stamp is "
+                   "unambiguously of its cluster (e.g. 0.9; default: keep all)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--format", choices=FORMATS, default="png",
@@ -36,7 +39,7 @@ def run(args) -> int:
     from astrovader.runs import generate_run
 
     paths = generate_run(args.run, args.n, args.out, args.format, cluster=args.cluster,
-                         temperature=args.temperature, seed=args.seed)
+                         temperature=args.temperature, seed=args.seed, min_gamma=args.min_gamma)
     where = paths[0] if len(paths) == 1 else args.out
     print(f"wrote {args.n} stamp(s) to {where}")
     return 0
