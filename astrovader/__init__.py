@@ -46,6 +46,7 @@ def __getattr__(name):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     if name in ("data", "evaluation", "baselines", "selection", "layers", "losses", "networks",
-                "tuning", "distributed", "schedules", "export", "training", "models", "config"):
+                "tuning", "distributed", "schedules", "export", "training", "models", "config",
+                "explore", "explore_plots"):
         return importlib.import_module(f"astrovader.{name}")
     raise AttributeError(f"module 'astrovader' has no attribute {name!r}")

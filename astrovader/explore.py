@@ -250,10 +250,9 @@ def tour(model, x: np.ndarray, gamma: np.ndarray | None = None, latents: np.ndar
         stops.append(stops[-1] + steps + 1)
     z = np.concatenate(path).astype(np.float32)
     pi = np.asarray(model.prior.pi(), dtype=np.float64)
+    length = float(sum(np.linalg.norm(points[a] - points[b]) for a, b in legs))
     return Tour(clusters=np.asarray(order), objects=objects[order], pi=pi[order], z=z,
-                images=np.asarray(model.decode(z)), stops=np.asarray(stops),
-                length=route_length(points, order) if len(order) >= 3 else
-                float(sum(np.linalg.norm(points[a] - points[b]) for a, b in legs)))
+                images=np.asarray(model.decode(z)), stops=np.asarray(stops), length=length)
 
 
 # ---------------------------------------------------------------------- traversals

@@ -259,3 +259,15 @@ def test_evaluate_report_has_tour_and_traversals(trained):
     assert missing_images(run / "report.html") == []
     for name in ("tour.png", "tour.gif", "traversals.png"):
         assert f"figures/{name}" in html
+
+
+def test_empty_cluster_is_visited_at_its_component_mean(trained):
+    model, x, _, _ = trained
+    gamma = np.array(model.cluster_probabilities(x))
+    gamma[:, 3] = 0.0  # nobody is assigned to cluster 3
+    gamma /= gamma.sum(1, keepdims=True)
+    assert explore.cluster_stops(gamma)[3] == -1
+    t = explore.tour(model, x, gamma=gamma, steps=2)
+    s = int(np.flatnonzero(t.clusters == 3)[0])
+    assert t.objects[s] == -1 and sorted(t.clusters.tolist()) == [0, 1, 2, 3]
+    np.testing.assert_allclose(t.z[t.stops[s]], np.asarray(model.prior.means)[3], atol=1e-6)
