@@ -360,14 +360,19 @@ def split_validation(images: np.ndarray, fraction: float, seed: int):
     return images[np.sort(idx[n_val:])], images[np.sort(idx[:n_val])]
 
 
-def conform(images: np.ndarray, input_shape, quiet: bool = False) -> np.ndarray:
+def conform(images: np.ndarray, input_shape, quiet: bool = False, source: str | None = None) -> np.ndarray:
     """Stamps made to match a network's ``input_shape`` (see :func:`astrovader.data.preprocessing.conform`).
 
-    Logs what was changed unless ``quiet``.
+    Logs what was changed unless ``quiet``; ``source`` (the data spec) is named in errors.
     """
     from astrovader.data.preprocessing import conform as _conform
 
-    images, notes = _conform(images, input_shape)
+    try:
+        images, notes = _conform(images, input_shape)
+    except DataError as exc:
+        if source:
+            raise DataError(f"{source}: {exc}") from None
+        raise
     if not quiet:
         for note in notes:
             log.info(note)
@@ -389,6 +394,9 @@ def _output_dir(path: Path, flag: str = "--out") -> Path:
     """Create the output folder ``path``; a path that cannot be created is a one-line error."""
     try:
         path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise AstrovaderError(f"{path}: a file is in the way (this must be a folder); "
+                              f"move the file or choose another {flag}") from None
     except OSError as exc:
         raise AstrovaderError(f"{path}: cannot create this folder ({exc.strerror or type(exc).__name__}); "
                               f"check the path and its permissions or choose another {flag}") from None
@@ -465,7 +473,7 @@ def fit_run(cfg: RunConfig | None, out: str | os.PathLike, *, resume: bool = Fal
             cfg.model.input_shape = shape
             log.info(f"building the network for the data's stamp shape {shape}")
         else:
-            images = conform(images, cfg.model.input_shape)
+            images = conform(images, cfg.model.input_shape, source=cfg.data.spec)
         if len(images) < cfg.train.batch_size:
             log.info(f"only {len(images)} stamps: batch size lowered from {cfg.train.batch_size} to {len(images)}")
             cfg.train.batch_size = len(images)
@@ -538,7 +546,7 @@ def evaluate_run(run: Run | str | os.PathLike, data: str | None = None, n: int |
         cfg, model = run.cfg, run.model
         if stamps is None:
             stamps = _load_stamps(data_config(cfg.data, spec=data, n=n))
-        x = conform(stamps.images, cfg.model.input_shape)
+        x = conform(stamps.images, cfg.model.input_shape, source=stamps.source)
         y = labels_of(stamps)
         t0 = time.time()
         is_vade = hasattr(model, "prior")
@@ -712,8 +720,7 @@ def predict_run(run: Run | str | os.PathLike, data: str, out: str | os.PathLike,
     run = _open(run)
     parts_dir = out.with_name(out.name + ".parts")
     with WriteLock(out, out.with_name(out.name + ".lock")):
-        if overwrite:
-            out.unlink(missing_ok=True)
+        if overwrite:  # the old table stays until the new one replaces it
             shutil.rmtree(parts_dir, ignore_errors=True)
         elif out.exists():
             raise AstrovaderError(f"{out} exists; use --overwrite or another --out")
@@ -752,7 +759,7 @@ def predict_run(run: Run | str | os.PathLike, data: str, out: str | os.PathLike,
 
         with tqdm(initial=start, unit="stamps", desc="predict", disable=not progress, mininterval=1.0) as bar:
             for ids, batch in iter_batches(dc, batch_size, start=start):
-                x = conform(batch, cfg.model.input_shape, quiet=not first)
+                x = conform(batch, cfg.model.input_shape, quiet=not first, source=str(data))
                 first = False
                 res = predict_arrays(model, x, batch_size=batch_size, mc_samples=mc_samples)
                 res["id"] = np.asarray(ids).astype(str)

@@ -98,6 +98,30 @@ def _quiet_tensorflow(debug: bool) -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with file descriptor 2 sent to /dev/null.
+
+    Its C++ libraries write "Could not find cuda drivers", "oneDNN custom operations are
+    on" and absl's "All log messages before absl::InitializeLog()" straight to stderr while
+    they load, before ``TF_CPP_MIN_LOG_LEVEL`` applies; Python exceptions still propagate.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        sys.stderr.flush()
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except (OSError, ValueError):  # no real stderr (embedded interpreters)
+        return
+    os.dup2(null, 2)
+    try:
+        import tensorflow  # noqa: F401
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def _end_progress_line() -> None:
     """A progress bar may have left the cursor mid-line: start the error on a fresh line."""
     try:
@@ -142,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if not debug and args.command != "data":  # `data` rarely needs TensorFlow: keep it fast
+        _import_tensorflow_quietly()
     try:
         code = args.func(args)
     except AstrovaderError as exc:

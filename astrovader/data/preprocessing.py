@@ -211,8 +211,8 @@ def conform(images: np.ndarray, input_shape: Any) -> tuple[np.ndarray, list[str]
         if C == 1:
             images = np.repeat(images, c, axis=-1)
         elif c != 1:
-            raise DataError(f"the stamps have {C} bands but the model takes {c}; set data.grayscale or pick "
-                            "a preset for this band count")
+            raise DataError(f"the stamps have {C} bands but the model takes {c}; give stamps with {c} bands "
+                            f"(or 1, which is repeated), or train a model on {C}-band stamps")
         notes.append(f"converted stamps from {C} to {c} band(s) to match the model")
     if (H, W) != (h, w):
         notes.append(f"resized stamps from {H}x{W} to {h}x{w} (the model's input size)")

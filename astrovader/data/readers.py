@@ -99,6 +99,12 @@ def read_image_file(path: str | os.PathLike, *, cube: bool = False) -> np.ndarra
             elif im.mode == "1":
                 im = im.convert("L")
             arr = np.asarray(im)
+    except (Image.DecompressionBombError, MemoryError) as exc:
+        size = str(exc).split(" pixels")[0].split("(")[-1] if "pixels" in str(exc) else "too many"
+        raise DataError(
+            f"{path}: image of {size} pixels is far too large for a stamp (refused as a possible "
+            "decompression bomb); cut stamps from it (data_prep/cutouts.py) or remove it from the input"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(
             f"{path}: cannot read image ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'corrupt'}); "

@@ -28,6 +28,15 @@ STAMP_SUFFIXES = (".npz", ".npy", ".fits", ".fit", ".h5", ".hdf5", ".png")
 FILE_FORMATS = ("png", "fits")
 
 
+def _mkdir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot create this folder ({exc.strerror or type(exc).__name__}); "
+                        "check the path and its permissions or choose another output") from None
+    return path
+
+
 def _as_stampset(stamps: Any) -> StampSet:
     if isinstance(stamps, StampSet):
         return stamps
@@ -59,7 +68,7 @@ def write_stamps(stamps: StampSet | np.ndarray, path: str | os.PathLike, creator
     suffix = path.suffix.lower()
     if suffix not in STAMP_SUFFIXES:
         raise DataError(f"{path}: unknown output format; use one of {', '.join(STAMP_SUFFIXES)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _mkdir(path.parent)
     x = np.asarray(s.images, dtype=np.float32)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{suffix}")
     try:
@@ -123,8 +132,7 @@ def write_stamp_files(images: np.ndarray, out_dir: str | os.PathLike, fmt: str =
     """
     if fmt not in FILE_FORMATS:
         raise DataError(f"format {fmt!r}: choose one of {', '.join(FILE_FORMATS)}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _mkdir(Path(out_dir))
     paths = []
     for i, img in enumerate(np.asarray(images, dtype=np.float32)):
         path = out / f"{prefix}_{i:05d}.{fmt}"
