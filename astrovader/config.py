@@ -40,6 +40,7 @@ __all__ = [
 ARCHITECTURES = ("astrovader", "hits", "mlp")
 RECONSTRUCTIONS = ("mse", "bce", "gaussian")
 RECIPES = ("s3vdc", "classic", "kl_annealing", "vade", "vae")
+INIT_METHODS = ("gmm", "umap")
 
 
 @dataclass
@@ -66,6 +67,10 @@ class ModelConfig:
         mc_samples: L Monte-Carlo samples of z averaged for gamma at inference (seed 000:
             10); 0 computes gamma at the posterior mean (the VaDE reference code). With
             wide posteriors the average blurs assignments near cluster boundaries.
+        rotation_invariant: the encoder pools the features of the 4 rot90 copies of a
+            stamp (Deep-HiTS cyclic pooling, seed 003), so latents and clusters ignore
+            orientation; the reconstruction term marginalises the orientation. Square
+            stamps only.
         seed: seed for the sampling layers' SeedGenerators.
     """
 
@@ -84,6 +89,7 @@ class ModelConfig:
     output_activation: str | None = None
     gamma_scaling: bool = False
     mc_samples: int = 0
+    rotation_invariant: bool = False
     seed: int = 0
 
     def validate(self) -> "ModelConfig":
@@ -110,6 +116,9 @@ class ModelConfig:
                     f"model.input_shape={self.input_shape!r}: give (height, width, channels)"
                 )
             self.input_shape = shape
+            if self.rotation_invariant and shape[0] != shape[1]:
+                raise ConfigError(f"model.rotation_invariant needs square stamps, got {shape[0]}x{shape[1]}: "
+                                  "crop them (data.crop) or set rotation_invariant: false")
         return self
 
 
@@ -127,6 +136,12 @@ class TrainConfig:
     * ``kl_annealing`` / ``vae``: a plain VAE with beta rising 0 -> 1 over
       ``anneal_epochs`` (seed 001) or held at ``beta``.
     * ``vade``: VaDE from a random prior, no pretraining (for ablations).
+
+    The mixture initialisation of ``s3vdc``/``classic`` (see
+    :mod:`astrovader.mixture_init`): ``init: gmm`` fits a diagonal GMM on the latent
+    means; ``init: umap`` clusters a UMAP embedding of them (N2D) and copies each
+    cluster's latent moments into the prior. ``init_restarts`` > 1 repeats the
+    clustering and keeps the most stable one (mean ARI with the others; no labels).
     """
 
     recipe: str = "s3vdc"
@@ -149,6 +164,11 @@ class TrainConfig:
     pretrain_epochs: int = 10
     vade_epochs: int = 10
     uniform_pi: bool = True
+    # mixture initialisation (s3vdc and classic)
+    init: str = "gmm"
+    init_restarts: int = 1
+    umap_neighbors: int = 20
+    umap_components: int = 10
     # KL annealing / plain VAE
     vae_epochs: int = 20
     validation_fraction: float = 0.0
@@ -169,6 +189,11 @@ class TrainConfig:
             raise ConfigError(f"train.recipe={self.recipe!r}: choose one of {', '.join(RECIPES)}")
         if self.pretrain not in ("vae", "ae"):
             raise ConfigError(f"train.pretrain={self.pretrain!r}: choose 'vae' or 'ae'")
+        if self.init not in INIT_METHODS:
+            raise ConfigError(f"train.init={self.init!r}: choose one of {', '.join(INIT_METHODS)}")
+        if int(self.init_restarts) < 1 or int(self.umap_neighbors) < 2 or int(self.umap_components) < 1:
+            raise ConfigError("train.init_restarts, train.umap_components must be >= 1 and "
+                              "train.umap_neighbors >= 2")
         if int(self.batch_size) < 1:
             raise ConfigError("train.batch_size must be a positive integer")
         if float(self.learning_rate) <= 0:
@@ -197,6 +222,9 @@ class DataConfig:
         nan_policy: ``error``, ``fill`` (with ``fill_value``) or ``drop``.
         flips: random horizontal/vertical flips during training (seed 004).
         rot90: random 90-degree rotations during training.
+        shift: random shifts of up to this many pixels during training (0 = none).
+        rotate: random rotations of up to this many degrees during training (0 = none);
+            with ``shift`` the affine jitter of DEC-DA (Guo et al. 2018).
         label_column: catalog column holding labels (evaluation only, never training).
         cache_dir: where built-in datasets are generated once (default
             ``$ASTROVADER_CACHE`` or ``~/.cache/astrovader``).
@@ -214,6 +242,8 @@ class DataConfig:
     fill_value: float = 0.0
     flips: bool = False
     rot90: bool = False
+    shift: float = 0.0
+    rotate: float = 0.0
     label_column: str | None = None
     cache_dir: str | None = None
     seed: int = 0

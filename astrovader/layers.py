@@ -4,6 +4,8 @@
 * :class:`GaussianMixturePrior` -- the learnable mixture p(z) = sum_k pi_k N(z | mu_k, sigma_k^2).
 * :class:`ClusterProbabilities` -- gamma = p(c | z) from the prior's log joint, in log space.
 * :class:`DecoderVariance` -- the auto-regularisation head sigma^2(z) of seed 000 sec. V.
+* :class:`RotationStack` / :class:`CyclicPooling` -- Deep-HiTS cyclic pooling (seed 003):
+  the 4 rot90 copies of a stamp share the convolutions and their features are averaged.
 
 Every layer is registered for serialisation and returns all constructor arguments from
 ``get_config`` so ``model.save("x.keras")`` / ``keras.models.load_model`` round-trip.
@@ -15,7 +17,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-__all__ = ["Sampling", "GaussianMixturePrior", "ClusterProbabilities", "DecoderVariance"]
+__all__ = ["Sampling", "GaussianMixturePrior", "ClusterProbabilities", "DecoderVariance",
+           "RotationStack", "CyclicPooling", "rot90"]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -249,3 +252,48 @@ class DecoderVariance(layers.Layer):
             "max_log_scale": self.max_log_scale,
             "seed": self.seed,
         }
+
+
+def rot90(x, k: int):
+    """Rotate ``(batch, H, W, C)`` images by ``k`` x 90 degrees (counter-clockwise, like np.rot90)."""
+    k = int(k) % 4
+    if k == 0:
+        return x
+    if k == 2:
+        return ops.flip(ops.flip(x, axis=1), axis=2)
+    x = ops.transpose(x, (0, 2, 1, 3))
+    return ops.flip(x, axis=1) if k == 1 else ops.flip(x, axis=2)
+
+
+@keras.saving.register_keras_serializable(package="astrovader")
+class RotationStack(layers.Layer):
+    """Stack the 4 rot90 copies of a batch along the batch axis: (B, H, W, C) -> (4B, H, W, C).
+
+    The first half of Deep-HiTS' cyclic pooling (seed 003, Cabrera-Vives et al. 2017):
+    every copy goes through the same convolutions; :class:`CyclicPooling` then averages
+    the 4 feature vectors of each stamp, so the result is exactly invariant to rotating
+    the input by multiples of 90 degrees. Stamps must be square.
+    """
+
+    def call(self, x):
+        if x.shape[1] is not None and x.shape[1] != x.shape[2]:
+            raise ValueError(f"rotation invariance needs square stamps, got {x.shape[1]}x{x.shape[2]}")
+        return ops.concatenate([rot90(x, k) for k in range(4)], axis=0)
+
+    def compute_output_shape(self, input_shape):
+        b = input_shape[0]
+        return (None if b is None else 4 * b, *input_shape[1:])
+
+
+@keras.saving.register_keras_serializable(package="astrovader")
+class CyclicPooling(layers.Layer):
+    """Average the features of the 4 rotated copies: (4B, F...) -> (B, F...) (seed 003, cyclic avg. pool)."""
+
+    def call(self, h):
+        shape = ops.shape(h)
+        parts = ops.reshape(h, (4, shape[0] // 4, *h.shape[1:]))
+        return ops.mean(parts, axis=0)
+
+    def compute_output_shape(self, input_shape):
+        b = input_shape[0]
+        return (None if b is None else b // 4, *input_shape[1:])

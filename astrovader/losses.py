@@ -18,6 +18,7 @@ __all__ = [
     "unit_gaussian_kl",
     "gmm_kl",
     "reconstruction_loss",
+    "orientation_marginal_reconstruction",
 ]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
@@ -72,6 +73,27 @@ def reconstruction_loss(kind: str, x, x_hat, log_var=None):
             raise ValueError("the gaussian reconstruction needs the decoder log-variance")
         return gaussian_nll(x, x_hat, log_var)
     raise ValueError(f"unknown reconstruction {kind!r}; choose mse, bce or gaussian")
+
+
+def orientation_marginal_reconstruction(kind: str, x, x_hat, log_var=None):
+    """Reconstruction term with the stamp's 90-degree orientation marginalised out.
+
+    For a rotation-invariant encoder (Deep-HiTS cyclic pooling, seed 003) the latent code
+    cannot say which of the 4 rot90 orientations a stamp had, so the decoder draws it in
+    one of them and the likelihood averages over the 4 (a uniform nuisance variable):
+
+    Mathematical details::
+
+        -log p(x | z) = -log (1/4) sum_r p(R_r x | z)
+                      = -logsumexp_r [ -recon(R_r x, x_hat) ] + log 4
+
+    which is never larger than the plain term (r = 0) plus log 4, and is computed in log
+    space. Square stamps only.
+    """
+    from astrovader.layers import rot90
+
+    terms = ops.stack([reconstruction_loss(kind, rot90(x, k), x_hat, log_var) for k in range(4)], axis=-1)
+    return -ops.logsumexp(-terms, axis=-1) + float(np.log(4.0))
 
 
 def unit_gaussian_kl(z_mean, z_log_var):

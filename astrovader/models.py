@@ -57,11 +57,14 @@ class VAE(keras.Model):
         seed: seed of the sampling layer.
         model_config: the :class:`~astrovader.config.ModelConfig` as a dict (kept for
             provenance and for the CLI).
+        rotation_invariant: the encoder is rot90-invariant (cyclic pooling), so the
+            reconstruction term marginalises the orientation
+            (:func:`~astrovader.losses.orientation_marginal_reconstruction`).
     """
 
     def __init__(self, encoder, decoder, variance_head=None, reconstruction: str = "mse",
                  beta: float = 1.0, seed: int | None = None, model_config: dict | None = None,
-                 **kwargs):
+                 rotation_invariant: bool = False, **kwargs):
         super().__init__(**kwargs)
         if variance_head is not None and reconstruction != "gaussian":
             reconstruction = "gaussian"
@@ -75,6 +78,7 @@ class VAE(keras.Model):
         self.beta = float(beta)
         self.seed = seed
         self.model_config = dict(model_config or {})
+        self.rotation_invariant = bool(rotation_invariant)
         self.sampling = Sampling(seed=seed, name="sampling")
         self.unit_kl_weight = self.add_weight(
             shape=(), initializer=keras.initializers.Constant(self.beta), trainable=False,
@@ -125,7 +129,9 @@ class VAE(keras.Model):
         z = self.sampling([z_mean, z_log_var])
         x_hat = self.decoder(z, training=training)
         log_var = self.variance_head(z) if self.variance_head is not None else None
-        recon = losses.reconstruction_loss(self.reconstruction, x, x_hat, log_var)
+        recon_fn = (losses.orientation_marginal_reconstruction if self.rotation_invariant
+                    else losses.reconstruction_loss)
+        recon = recon_fn(self.reconstruction, x, x_hat, log_var)
         kl_unit, kl_gmm = self._kl_terms(z, z_mean, z_log_var)
         total = recon + self.unit_kl_weight * kl_unit + self.gmm_kl_weight * kl_gmm
         elbo = -(recon + self._elbo_kl(kl_unit, kl_gmm))
@@ -228,6 +234,7 @@ class VAE(keras.Model):
             "beta": self.beta,
             "seed": self.seed,
             "model_config": self.model_config,
+            "rotation_invariant": self.rotation_invariant,
         }
 
     @classmethod
@@ -346,6 +353,7 @@ def build_model(cfg: ModelConfig, kind: str = "vade") -> VAE:
         reconstruction="gaussian" if cfg.decoder_variance else cfg.reconstruction,
         seed=cfg.seed,
         model_config=_config_dict(cfg),
+        rotation_invariant=cfg.rotation_invariant,
     )
     if kind == "vae":
         model = VAE(encoder, decoder, name="vae", **common)

@@ -12,6 +12,11 @@
 Each builder returns ``(encoder, decoder)`` functional ``keras.Model``s: the encoder maps
 x -> ``[z_mean, z_log_var]``, the decoder z -> x_hat (linear output unless
 ``output_activation`` is set; for the BCE likelihood it returns logits).
+
+With ``model.rotation_invariant`` every encoder runs the 4 rot90 copies of a stamp through
+its shared layers and averages their features before the latent heads (Deep-HiTS cyclic
+pooling, seed 003), so the latent code -- and the clusters -- do not depend on the
+stamp's orientation (seed 004 sec. 5.2 found its clusters split by orientation).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import keras
 from keras import layers
 
 from astrovader.config import ModelConfig
+from astrovader.layers import CyclicPooling, RotationStack
 
 __all__ = ["build_networks", "build_variance_head"]
 
@@ -60,6 +66,16 @@ def _latent_heads(h, cfg, init):
     return [z_mean, z_log_var]
 
 
+def _stack(x_in, cfg):
+    """The encoder's input, stacked with its rotated copies when rotation invariant."""
+    return RotationStack(name="rotation_stack")(x_in) if cfg.rotation_invariant else x_in
+
+
+def _pool(h, cfg):
+    """Average the features of the rotated copies (identity unless rotation invariant)."""
+    return CyclicPooling(name="cyclic_pooling")(h) if cfg.rotation_invariant else h
+
+
 def _final(x, shape, cfg, init, name="x_hat"):
     """Crop/resize feature maps to the stamp size and project to C channels."""
     h, w, c = shape
@@ -82,14 +98,14 @@ def _vgg(cfg: ModelConfig):
               bias_regularizer=_reg(cfg))
 
     x_in = keras.Input(shape, name="x")
-    h = x_in
+    h = _stack(x_in, cfg)
     for b, (f, k) in enumerate(zip(filters, kernels)):
         for i in range(2):
             h = layers.Conv2D(f, k, name=f"enc{b}_conv{i}", **kw)(h)
             h = layers.LeakyReLU(cfg.leaky_slope, name=f"enc{b}_act{i}")(h)
         h = layers.MaxPooling2D(2, padding="same", name=f"enc{b}_pool")(h)
     fh, fw, fc = h.shape[1:]
-    h = layers.Flatten(name="flatten")(h)
+    h = _pool(layers.Flatten(name="flatten")(h), cfg)
     encoder = keras.Model(x_in, _latent_heads(h, cfg, init), name="encoder")
 
     z_in = keras.Input((cfg.latent_dim,), name="z")
@@ -119,14 +135,14 @@ def _hits(cfg: ModelConfig):
     init = keras.initializers.GlorotUniform(seed=cfg.seed)
 
     x_in = keras.Input(shape, name="x")
-    h = x_in
+    h = _stack(x_in, cfg)
     sizes = []
     for i, stride in enumerate((1, 2, 1, 2)):
         if stride == 2:
             sizes.append(tuple(h.shape[1:3]))
         h = _conv_bn(h, width, stride, cfg, init, f"enc_conv{i}")
     fh, fw = h.shape[1:3]
-    h = layers.Flatten(name="flatten")(h)
+    h = _pool(layers.Flatten(name="flatten")(h), cfg)
     encoder = keras.Model(x_in, _latent_heads(h, cfg, init), name="encoder")
 
     z_in = keras.Input((cfg.latent_dim,), name="z")
@@ -154,9 +170,10 @@ def _mlp(cfg: ModelConfig):
     kw = dict(kernel_initializer=init, kernel_regularizer=_reg(cfg))
 
     x_in = keras.Input(shape, name="x")
-    h = layers.Flatten(name="flatten")(x_in)
+    h = layers.Flatten(name="flatten")(_stack(x_in, cfg))
     for i, units in enumerate(cfg.hidden_units):
         h = layers.Dense(units, activation="relu", name=f"enc_dense{i}", **kw)(h)
+    h = _pool(h, cfg)
     encoder = keras.Model(x_in, _latent_heads(h, cfg, init), name="encoder")
 
     z_in = keras.Input((cfg.latent_dim,), name="z")

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 import keras
-from sklearn.mixture import GaussianMixture
 
 from astrovader.config import TrainConfig
+from astrovader.mixture_init import init_prior
 
 __all__ = [
     "S3VDC",
@@ -50,8 +50,9 @@ def _take(data, n_points: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def fit_gmm_prior(model, data, n_points: int | None = None, uniform_pi: bool = False,
-                  seed: int = 0, batch_size: int = 256, n_init: int = 5) -> GaussianMixture:
-    """Fit a diagonal GMM on the posterior means of ``data`` and copy it into the prior.
+                  seed: int = 0, batch_size: int = 256, n_init: int = 5, method: str = "gmm",
+                  restarts: int = 1, umap_neighbors: int = 20, umap_components: int = 10):
+    """Cluster the posterior means of ``data`` and copy the mixture into the prior.
 
     Args:
         model: a :class:`~astrovader.models.VaDE`.
@@ -59,21 +60,23 @@ def fit_gmm_prior(model, data, n_points: int | None = None, uniform_pi: bool = F
         n_points: use this many stamps (mini-batch GMM initialisation of s3VDC uses
             ``gmm_batches x batch_size``); ``None`` = all.
         uniform_pi: pi = 1/K (seed 000 sec. VI).
-        seed: seed of the subsample and of the GMM's k-means initialisation.
+        seed: seed of the subsample and of the clustering.
         n_init: GMM restarts, the best (highest likelihood -- no labels) is kept; one
             k-means start often merges two clusters, and the whole run inherits it.
+        method: ``"gmm"`` (diagonal GMM on the latents, the classic recipe) or ``"umap"``
+            (N2D clusters whose latent moments become the prior); see
+            :mod:`astrovader.mixture_init`.
+        restarts: whole-clustering restarts, the most stable kept (no labels).
+        umap_neighbors, umap_components: UMAP settings for ``method="umap"``.
 
     Returns:
-        the fitted ``sklearn.mixture.GaussianMixture``.
+        the :class:`~astrovader.mixture_init.MixtureInit` that was copied into the prior.
     """
     rng = np.random.default_rng(seed)
     x = _take(data, n_points or (len(data) if isinstance(data, np.ndarray) else 10**9), rng)
     z_mean, _ = model.encode(x, batch_size=batch_size)
-    gmm = GaussianMixture(model.n_clusters, covariance_type="diag", random_state=seed,
-                          reg_covar=1e-6, max_iter=200, n_init=n_init)
-    gmm.fit(z_mean.astype("float64"))
-    model.prior.set_from_sklearn(gmm, uniform_pi=uniform_pi)
-    return gmm
+    return init_prior(model, z_mean, method=method, uniform_pi=uniform_pi, seed=seed, n_init=n_init,
+                      n_restarts=restarts, umap_neighbors=umap_neighbors, umap_components=umap_components)
 
 
 class _WeightSchedule(keras.callbacks.Callback):
@@ -115,13 +118,16 @@ class S3VDC(_WeightSchedule):
         gmm_weight: overall weight of the VaDE KL term.
         batch_size: mini-batch size for the GMM initialisation.
         seed: seed of the GMM initialisation.
+        init: keyword arguments of :func:`fit_gmm_prior` choosing the initialisation
+            (``method``, ``restarts``, ``umap_neighbors``, ``umap_components``).
     """
 
     def __init__(self, data=None, gamma_epochs: int = 100, gmm_batches: int = 200,
                  anneal_epochs: int = 25, static_epochs: int = 25, periods: int = 5,
                  beta: float = 0.01, power: float = 3.0, gmm_weight: float = 1.0,
-                 batch_size: int = 100, seed: int = 0):
+                 batch_size: int = 100, seed: int = 0, init: dict | None = None):
         super().__init__()
+        self.init = dict(init or {})
         self.data = data
         self.gamma_epochs = int(gamma_epochs)
         self.gmm_batches = int(gmm_batches)
@@ -153,7 +159,7 @@ class S3VDC(_WeightSchedule):
             if self.data is None:
                 raise ValueError("S3VDC needs the training data for the GMM initialisation")
             fit_gmm_prior(self.model, self.data, self.gmm_batches * self.batch_size,
-                          seed=self.seed, batch_size=self.batch_size)
+                          seed=self.seed, batch_size=self.batch_size, **self.init)
         super().on_epoch_begin(epoch, logs)
 
 
@@ -166,11 +172,13 @@ class ClassicVaDE(_WeightSchedule):
         pretrain: ``"vae"`` (KL to N(0, I), seed 000) or ``"ae"`` (no KL, original VaDE).
         uniform_pi: initialise pi = 1/K (seed 000) instead of the fitted weights.
         seed: seed of the GMM fit.
+        init: keyword arguments of :func:`fit_gmm_prior` choosing the initialisation.
     """
 
     def __init__(self, data=None, pretrain_epochs: int = 80, pretrain: str = "vae",
-                 uniform_pi: bool = True, seed: int = 0):
+                 uniform_pi: bool = True, seed: int = 0, init: dict | None = None):
         super().__init__()
+        self.init = dict(init or {})
         if pretrain not in ("vae", "ae"):
             raise ValueError("pretrain must be 'vae' or 'ae'")
         self.data = data
@@ -188,7 +196,7 @@ class ClassicVaDE(_WeightSchedule):
         if epoch >= self.pretrain_epochs and float(self.model.prior.initialized.numpy()) < 0.5:
             if self.data is None:
                 raise ValueError("ClassicVaDE needs the training data for the GMM fit")
-            fit_gmm_prior(self.model, self.data, None, uniform_pi=self.uniform_pi, seed=self.seed)
+            fit_gmm_prior(self.model, self.data, None, uniform_pi=self.uniform_pi, seed=self.seed, **self.init)
         super().on_epoch_begin(epoch, logs)
 
 
@@ -246,11 +254,13 @@ class NaNGuard(keras.callbacks.Callback):
 def recipe_callbacks(train_cfg: TrainConfig, data=None) -> list[keras.callbacks.Callback]:
     """The weight-schedule callback(s) for ``train_cfg.recipe`` plus a :class:`NaNGuard`."""
     t = train_cfg
+    init = dict(method=t.init, restarts=t.init_restarts, umap_neighbors=t.umap_neighbors,
+                umap_components=t.umap_components)
     if t.recipe == "s3vdc":
         sched = S3VDC(data, t.gamma_epochs, t.gmm_batches, t.anneal_epochs, t.static_epochs,
-                      t.periods, t.beta, t.anneal_power, t.gmm_weight, t.batch_size, t.seed)
+                      t.periods, t.beta, t.anneal_power, t.gmm_weight, t.batch_size, t.seed, init)
     elif t.recipe == "classic":
-        sched = ClassicVaDE(data, t.pretrain_epochs, t.pretrain, t.uniform_pi, t.seed)
+        sched = ClassicVaDE(data, t.pretrain_epochs, t.pretrain, t.uniform_pi, t.seed, init)
     elif t.recipe == "kl_annealing":
         sched = KLAnnealing(t.anneal_epochs)
     elif t.recipe == "vae":

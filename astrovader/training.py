@@ -1,8 +1,9 @@
 """Strategy selection and fit orchestration.
 
 :func:`get_strategy` picks a ``tf.distribute`` strategy (one per process); :func:`train`
-builds and compiles the model inside its scope, attaches the recipe callbacks of the
-training config and runs ``model.fit`` with the *global* batch size.
+builds and compiles the model inside its scope (:func:`compile_model`) and runs the one fit
+sequence (:func:`fit_recipe`: datasets with the *global* batch size, the recipe callbacks of
+the training config, NaN guard, ``model.fit``), which keras-tuner trials run too.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from astrovader.errors import AstrovaderError, TrainingError
 from astrovader.models import build_model
 from astrovader.schedules import NaNGuard, recipe_callbacks
 
-__all__ = ["get_strategy", "train", "make_optimizer"]
+__all__ = ["get_strategy", "train", "make_optimizer", "compile_model", "fit_recipe", "model_kind"]
 
 STRATEGIES = ("default", "auto", "mirrored", "multiworker")
 _STRATEGY_CACHE: dict = {}
@@ -80,6 +81,64 @@ def make_optimizer(train_cfg, steps_per_epoch: int):
     return keras.optimizers.Adam(lr, clipnorm=train_cfg.clipnorm)
 
 
+def model_kind(recipe: str) -> str:
+    """``"vae"`` for the recipes that train a plain VAE (``vae``, ``kl_annealing``), else ``"vade"``."""
+    return "vae" if recipe in ("vae", "kl_annealing") else "vade"
+
+
+def compile_model(cfg: RunConfig, steps_per_epoch: int):
+    """A new model of the recipe's kind, compiled with :func:`make_optimizer`.
+
+    Call it inside the ``strategy.scope()`` the model will train under.
+    """
+    model = build_model(cfg.model, kind=model_kind(cfg.train.recipe))
+    model.compile(optimizer=make_optimizer(cfg.train, steps_per_epoch))
+    return model
+
+
+def fit_recipe(model, cfg: RunConfig, x_train, x_val=None, callbacks=(), gmm_data=None, **fit_kwargs):
+    """The one fit sequence, shared by :func:`train` and :mod:`astrovader.tuning`.
+
+    Batches the stamps for the model's strategy (:func:`astrovader.data.make_dataset`, with
+    the configured augmentation), attaches the recipe's schedule callbacks and NaN guard
+    (:func:`astrovader.schedules.recipe_callbacks`), runs ``model.fit`` and turns a NaN/Inf
+    loss into a :class:`~astrovader.errors.TrainingError`.
+
+    Args:
+        model: a compiled model (see :func:`compile_model`).
+        cfg: the run configuration.
+        x_train: stamps ``(N, H, W, C)`` or a batched ``tf.data.Dataset``.
+        x_val: optional validation stamps (array or dataset).
+        callbacks: extra Keras callbacks, after the recipe's.
+        gmm_data: stamps for the GMM initialisation (default ``x_train``).
+        **fit_kwargs: passed to ``model.fit`` (``epochs`` defaults to the recipe's total,
+            ``verbose``, ``initial_epoch``...).
+
+    Returns:
+        The Keras ``History``.
+
+    Raises:
+        TrainingError: if a loss term became NaN/Inf (the last good weights are kept).
+    """
+    t = cfg.train
+    replicas = model.distribute_strategy.num_replicas_in_sync
+    train_ds = x_train
+    if isinstance(x_train, np.ndarray):
+        train_ds = make_dataset(x_train, t.batch_size, shuffle=True, seed=t.seed, replicas=replicas,
+                                augment_flips=cfg.data.flips, augment_rot90=cfg.data.rot90,
+                                augment_shift=cfg.data.shift, augment_rotate=cfg.data.rotate)
+    val_ds = x_val
+    if isinstance(x_val, np.ndarray):
+        val_ds = make_dataset(x_val, min(t.batch_size, len(x_val)), shuffle=False, replicas=replicas)
+    cbs = recipe_callbacks(t, x_train if gmm_data is None else gmm_data)
+    guard = next(c for c in cbs if isinstance(c, NaNGuard))
+    fit_kwargs.setdefault("epochs", t.total_epochs())
+    history = model.fit(train_ds, validation_data=val_ds, callbacks=[*cbs, *callbacks], shuffle=False, **fit_kwargs)
+    if guard.error:
+        raise TrainingError(guard.error)
+    return history
+
+
 def train(cfg: RunConfig, x_train, x_val=None, callbacks=(), strategy=None, verbose="auto",
           model=None, gmm_data=None, epochs: int | None = None):
     """Build (unless ``model`` is given), compile and train a model as ``cfg`` says.
@@ -109,37 +168,22 @@ def train(cfg: RunConfig, x_train, x_val=None, callbacks=(), strategy=None, verb
     if replicas > 1 and t.batch_size % replicas:
         raise AstrovaderError(f"train.batch_size={t.batch_size} is the global batch: make it a multiple "
                               f"of the {replicas} replicas")
-    is_array = isinstance(x_train, np.ndarray)
-    if is_array:
+    if isinstance(x_train, np.ndarray):
         if x_train.ndim != 4:
             raise AstrovaderError(f"training stamps must have shape (N, H, W, C), got {x_train.shape}")
         cfg.model.input_shape = tuple(int(s) for s in x_train.shape[1:])
         n_steps = int(np.ceil(len(x_train) / t.batch_size))
-        train_ds = make_dataset(x_train, t.batch_size, shuffle=True, seed=t.seed, replicas=replicas,
-                                augment_flips=cfg.data.flips, augment_rot90=cfg.data.rot90)
     else:
         spec = x_train.element_spec
         spec = spec[0] if isinstance(spec, tuple) else spec
         cfg.model.input_shape = tuple(int(s) for s in spec.shape[1:])
         n_steps = int(x_train.cardinality()) if int(x_train.cardinality()) > 0 else 100
-        train_ds = x_train
-    if gmm_data is None:
-        gmm_data = x_train
-    val_ds = x_val
-    if isinstance(x_val, np.ndarray):
-        val_ds = make_dataset(x_val, min(t.batch_size, len(x_val)), shuffle=False, replicas=replicas)
 
     with strategy.scope():
         if model is None:
-            kind = "vae" if t.recipe in ("vae", "kl_annealing") else "vade"
-            model = build_model(cfg.model, kind=kind)
-            model.compile(optimizer=make_optimizer(t, n_steps))
-    if t.recipe in ("vae", "kl_annealing") and hasattr(model, "prior"):
+            model = compile_model(cfg, n_steps)
+    if model_kind(t.recipe) == "vae" and hasattr(model, "prior"):
         raise AstrovaderError(f"train.recipe={t.recipe!r} trains a VAE; the given model is a VaDE")
-    cbs = recipe_callbacks(t, gmm_data)
-    guard = next(c for c in cbs if isinstance(c, NaNGuard))
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs or t.total_epochs(),
-                        callbacks=[*cbs, *callbacks], verbose=verbose, shuffle=False)
-    if guard.error:
-        raise TrainingError(guard.error)
+    history = fit_recipe(model, cfg, x_train, x_val, callbacks=callbacks, gmm_data=gmm_data,
+                         epochs=epochs or t.total_epochs(), verbose=verbose)
     return model, history

@@ -39,11 +39,9 @@ import keras_tuner as kt
 import numpy as np
 
 from astrovader.config import ConfigError, RunConfig, save_config
-from astrovader.models import build_model
-from astrovader.schedules import NaNGuard, recipe_callbacks
-from astrovader.data import make_dataset
+from astrovader.errors import TrainingError
 from astrovader.runs import split_validation
-from astrovader.training import make_optimizer
+from astrovader.training import compile_model, fit_recipe
 
 __all__ = [
     "VaDEHyperModel",
@@ -188,36 +186,26 @@ class VaDEHyperModel(kt.HyperModel):
 
     def build(self, hp: kt.HyperParameters):
         cfg = self.config_for(hp)
-        steps = math.ceil(len(self.x_train) / cfg.train.batch_size)
-        kind = "vae" if cfg.train.recipe in ("vae", "kl_annealing") else "vade"
-        model = build_model(cfg.model, kind=kind)
-        model.compile(optimizer=make_optimizer(cfg.train, steps))
-        return model
+        return compile_model(cfg, math.ceil(len(self.x_train) / cfg.train.batch_size))
 
     def fit(self, hp: kt.HyperParameters, model, *args, **kwargs):
         """Train ``model`` with the trial's recipe; return the history or the clustering score.
 
-        ``args[0]`` / ``validation_data`` replace the stored stamps when given; other
-        keyword arguments (``callbacks``, ``epochs`` and ``initial_epoch`` from Hyperband,
-        ``verbose``) are passed to ``model.fit``.
+        The fit sequence is :func:`astrovader.training.fit_recipe`, as in ``astrovader
+        train``. ``args[0]`` / ``validation_data`` replace the stored stamps when given;
+        other keyword arguments (``callbacks``, ``epochs`` and ``initial_epoch`` from
+        Hyperband, ``verbose``) are passed to ``model.fit``.
         """
         cfg = self.config_for(hp)
-        t = cfg.train
         x = np.asarray(args[0], dtype="float32") if args else self.x_train
         x_val = kwargs.pop("validation_data", None)
         x_val = self.x_val if x_val is None else np.asarray(x_val, dtype="float32")
-        replicas = model.distribute_strategy.num_replicas_in_sync
-        cbs = recipe_callbacks(t, x)
-        guard = next(c for c in cbs if isinstance(c, NaNGuard))
-        cbs += list(kwargs.pop("callbacks", []))
-        fit_kw = {"verbose": 0, "epochs": t.total_epochs(), **kwargs}
-        history = model.fit(make_dataset(x, t.batch_size, seed=t.seed, replicas=replicas,
-                                         augment_flips=cfg.data.flips, augment_rot90=cfg.data.rot90),
-                            validation_data=make_dataset(x_val, min(t.batch_size, len(x_val)),
-                                                         shuffle=False, replicas=replicas),
-                            callbacks=cbs, shuffle=False, **fit_kw)
-        if guard.error:
-            raise kt.errors.FailedTrialError(guard.error)
+        callbacks = list(kwargs.pop("callbacks", []))
+        fit_kw = {"verbose": 0, "epochs": cfg.train.total_epochs(), **kwargs}
+        try:
+            history = fit_recipe(model, cfg, x, x_val, callbacks=callbacks, **fit_kw)
+        except TrainingError as exc:
+            raise kt.errors.FailedTrialError(str(exc)) from None
         if self.objective == "elbo":
             return history
         return {self.objective: self.clustering_score(model, x_val),

@@ -64,6 +64,7 @@ def _tiny(arch="hits", **kw):
     ("vade", "hits", {"decoder_variance": True, "batch_norm": True}),
     ("vae", "astrovader", {}),
     ("vade", "mlp", {"reconstruction": "bce", "gamma_scaling": True}),
+    ("vade", "hits", {"rotation_invariant": True, "batch_norm": True}),
 ])
 def test_model_keras_roundtrip_identical_outputs(tmp_path, kind, arch, extra):
     cfg = _tiny(arch, **extra)

@@ -1,0 +1,56 @@
+"""Training-time affine jitter (DEC-DA shifts and small rotations) in the tf.data pipeline."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from astrovader.data import make_dataset
+from astrovader.data.pipeline import _affine
+from astrovader.errors import DataError
+
+
+def _blob(n=4, size=21):
+    yy, xx = np.mgrid[:size, :size]
+    c = (size - 1) / 2
+    img = np.exp(-((xx - c) ** 2 + (yy - c + 3) ** 2) / 4.0)  # off-centre along y
+    return np.repeat(img[None, :, :, None], n, axis=0).astype("float32")
+
+
+def test_zero_jitter_is_the_identity():
+    x = _blob()
+    out = _affine(tf.constant(x), tf.constant(3, tf.int64), 0.0, 0.0).numpy()
+    np.testing.assert_allclose(out, x, atol=1e-6)
+
+
+def test_shift_moves_the_centroid_by_at_most_the_maximum():
+    x = _blob(64)
+    out = _affine(tf.constant(x), tf.constant(1, tf.int64), 2.0, 0.0).numpy()
+    yy, xx = np.mgrid[:21, :21]
+
+    def centroid(a):
+        w = a[..., 0]
+        return np.stack([(w * yy).sum((1, 2)) / w.sum((1, 2)), (w * xx).sum((1, 2)) / w.sum((1, 2))], -1)
+
+    d = centroid(out) - centroid(x)
+    assert np.all(np.abs(d) <= 2.0 + 1e-3) and d.std(0).min() > 0.3  # random, within the bound
+    np.testing.assert_allclose(out.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=1e-3)  # flux kept
+
+
+def test_rotation_keeps_the_distance_from_the_centre():
+    x = _blob(32)
+    out = _affine(tf.constant(x), tf.constant(2, tf.int64), 0.0, 30.0).numpy()
+    yy, xx = np.mgrid[:21, :21]
+    r = np.hypot(yy - 10, xx - 10)
+    radius = (out[..., 0] * r).sum((1, 2)) / out[..., 0].sum((1, 2))
+    np.testing.assert_allclose(radius, (x[0, ..., 0] * r).sum() / x[0, ..., 0].sum(), rtol=0.05)
+    assert np.abs(out - x).max() > 0.1  # it did rotate
+
+
+def test_make_dataset_applies_the_jitter_and_rejects_negative_maxima():
+    x = _blob(8)
+    batch = next(iter(make_dataset(x, 8, shuffle=False, augment_shift=2.0, augment_rotate=10.0)))
+    assert batch.shape == x.shape and not np.allclose(batch.numpy(), x, atol=1e-3)
+    plain = next(iter(make_dataset(x, 8, shuffle=False)))
+    np.testing.assert_array_equal(plain.numpy(), x)
+    with pytest.raises(DataError, match="non-negative"):
+        make_dataset(x, 8, augment_shift=-1.0)

@@ -1,0 +1,109 @@
+"""Label-free mixture initialisation: cluster moments, UMAP (N2D) clusters, stable restarts."""
+
+import numpy as np
+import pytest
+
+from astrovader.config import ModelConfig, TrainConfig
+from astrovader.errors import AstrovaderError
+from astrovader.mixture_init import cluster_latents, init_prior, medoid, moments
+from astrovader.models import build_model
+from astrovader.schedules import ClassicVaDE
+
+
+def _blobs(n_per=60, j=4, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 8, size=(k, j))
+    scales = rng.uniform(0.3, 1.0, size=(k, j))
+    z = np.concatenate([c + s * rng.standard_normal((n_per, j)) for c, s in zip(centres, scales)])
+    return z, np.repeat(np.arange(k), n_per)
+
+
+def test_moments_of_hard_clusters_match_numpy():
+    z, y = _blobs()
+    resp = np.eye(3)[y]
+    w, m, v = moments(z, resp, floor=0.0)
+    for k in range(3):
+        np.testing.assert_allclose(m[k], z[y == k].mean(0), rtol=1e-10)
+        np.testing.assert_allclose(v[k], z[y == k].var(0), rtol=1e-8)
+    np.testing.assert_allclose(w, np.full(3, 1 / 3))
+    # the floor is a fraction of the overall latent variance
+    _, _, v2 = moments(z, resp, floor=0.1)
+    np.testing.assert_allclose(v2 - v, 0.1 * np.broadcast_to(z.var(0), v.shape), rtol=1e-8)
+
+
+def test_moments_of_soft_responsibilities_are_weighted():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(50, 2))
+    r = rng.dirichlet([1, 1], size=50)
+    w, m, v = moments(z, r, floor=0.0)
+    for k in range(2):
+        mk = np.average(z, axis=0, weights=r[:, k])
+        np.testing.assert_allclose(m[k], mk, rtol=1e-8)
+        np.testing.assert_allclose(v[k], np.average((z - mk) ** 2, axis=0, weights=r[:, k]), rtol=1e-6)
+    np.testing.assert_allclose(w, r.sum(0) / 50, rtol=1e-6)
+
+
+def test_umap_initialisation_sets_prior_from_cluster_moments():
+    z, y = _blobs()
+    cfg = ModelConfig(architecture="mlp", input_shape=(2, 2, 1), latent_dim=4, n_clusters=3,
+                      hidden_units=[8])
+    model = build_model(cfg)
+    init = init_prior(model, z, method="umap", seed=0, umap_neighbors=10, umap_components=2)
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(y, init.labels()) == pytest.approx(1.0)  # labels only score
+    w, m, v = moments(z, init.responsibilities)
+    np.testing.assert_allclose(np.asarray(model.prior.means), m, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.exp(np.asarray(model.prior.log_vars)), v, rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(model.prior.pi()), w, rtol=1e-4)
+    assert float(model.prior.initialized.numpy()) == 1.0
+
+
+def test_medoid_picks_the_clustering_the_others_agree_with():
+    a = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    b = np.array([1, 1, 1, 2, 2, 2, 0, 0, 0])  # same partition as a, other names
+    c = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2])  # an unrelated partition
+    best, scores = medoid([c, a, b])
+    assert best in (1, 2) and scores[0] < scores[1] == pytest.approx(scores[2])
+    assert medoid([c]) == (0, [1.0])
+
+
+def test_restarts_choose_by_stability_without_labels():
+    z, _ = _blobs(seed=3)
+    init = cluster_latents(z, 3, method="gmm", n_restarts=3, seed=5)
+    assert len(init.scores) == 3 and init.chosen == int(np.argmax(init.scores))
+    # the signature has no place for labels: the choice is a function of z alone
+    again = cluster_latents(z, 3, method="gmm", n_restarts=3, seed=5)
+    np.testing.assert_array_equal(init.labels(), again.labels())
+
+
+def test_nan_latents_and_bad_method_are_one_line_errors():
+    z, _ = _blobs()
+    z[0, 0] = np.nan
+    with pytest.raises(AstrovaderError, match="NaN"):
+        cluster_latents(z, 3)
+    with pytest.raises(AstrovaderError, match="choose one of"):
+        cluster_latents(np.zeros((10, 2)), 2, method="kmeans")
+
+
+def test_classic_recipe_uses_the_configured_initialisation():
+    cfg = ModelConfig(architecture="mlp", input_shape=(4, 4, 1), latent_dim=3, n_clusters=2,
+                      hidden_units=[8])
+    model = build_model(cfg)
+    x = np.random.default_rng(0).uniform(size=(80, 4, 4, 1)).astype("float32")
+    t = TrainConfig(recipe="classic", init="umap", init_restarts=2, umap_neighbors=10, umap_components=2,
+                    uniform_pi=False)
+    cb = ClassicVaDE(x, 0, "ae", uniform_pi=False,
+                     init=dict(method=t.init, restarts=t.init_restarts, umap_neighbors=10, umap_components=2))
+    cb.set_model(model)
+    cb.on_epoch_begin(0)
+    z = model.encode(x)[0]
+    ref = cluster_latents(z, 2, method="umap", seed=0, n_restarts=2, umap_neighbors=10, umap_components=2)
+    np.testing.assert_allclose(np.asarray(model.prior.means), ref.means, rtol=1e-4, atol=1e-5)
+
+
+def test_train_config_rejects_unknown_init():
+    from astrovader.config import ConfigError
+
+    with pytest.raises(ConfigError, match="train.init"):
+        TrainConfig(init="spectral").validate()
