@@ -125,7 +125,8 @@ def fit_recipe(model, cfg: RunConfig, x_train, x_val=None, callbacks=(), gmm_dat
     train_ds = x_train
     if isinstance(x_train, np.ndarray):
         train_ds = make_dataset(x_train, t.batch_size, shuffle=True, seed=t.seed, replicas=replicas,
-                                augment_flips=cfg.data.flips, augment_rot90=cfg.data.rot90)
+                                augment_flips=cfg.data.flips, augment_rot90=cfg.data.rot90,
+                                augment_shift=cfg.data.shift, augment_rotate=cfg.data.rotate)
     val_ds = x_val
     if isinstance(x_val, np.ndarray):
         val_ds = make_dataset(x_val, min(t.batch_size, len(x_val)), shuffle=False, replicas=replicas)
