@@ -228,6 +228,7 @@ def occupancy(
     latents: Any | None = None,
     max_silhouette: int = 5000,
     seed: int = 0,
+    labels: Any | None = None,
 ) -> dict[str, Any]:
     """Objects per mixture component (seed 004 Table 2).
 
@@ -239,19 +240,22 @@ def occupancy(
             (Table 2's last row), computed on at most ``max_silhouette`` random objects.
         max_silhouette: subset size for the silhouette (``<= 0``: all objects).
         seed: seed of that subset.
+        labels: optional true classes ``(N,)``; adds the members of each class per
+            component (evaluation only).
 
     Returns:
         ``{"n_objects", "components": [0..K-1], "argmax": [K counts],
         "gamma>CUT": [K counts] per cut, "any_gamma>CUT": objects above the cut in some
-        component, per cut, and optionally "mean_silhouette": [K floats, nan if empty]}``.
+        component, per cut, optionally "mean_silhouette": [K floats, nan if empty] and
+        "per_class": {class: [K counts]}}``.
     """
     g = _gamma(gamma)
     n, k = g.shape
-    labels = g.argmax(axis=1)
+    assigned = g.argmax(axis=1)
     out: dict[str, Any] = {
         "n_objects": int(n),
         "components": list(range(k)),
-        "argmax": np.bincount(labels, minlength=k).tolist(),
+        "argmax": np.bincount(assigned, minlength=k).tolist(),
     }
     for cut in cuts:
         above = g > float(cut)
@@ -261,12 +265,17 @@ def occupancy(
         z = np.asarray(latents, dtype=np.float64).reshape(n, -1)
         idx = _subset(n, max_silhouette, seed)
         sil = np.full(k, np.nan)
-        sub = labels[idx]
+        sub = assigned[idx]
         if 2 <= np.unique(sub).size < idx.size:
             s = skm.silhouette_samples(z[idx], sub)
             for c in np.unique(sub):
                 sil[c] = float(s[sub == c].mean())
         out["mean_silhouette"] = sil.tolist()
+    if labels is not None:
+        y = _labels(labels, "labels")
+        if y.size != n:
+            raise AstrovaderError(f"labels has {y.size} entries but gamma has {n} rows")
+        out["per_class"] = {c.item(): np.bincount(assigned[y == c], minlength=k).tolist() for c in np.unique(y)}
     return out
 
 
@@ -412,9 +421,11 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Evaluate a trained VaDE (or anything with the same methods) on stamps ``x``.
 
-    Uses the public model API: ``encode(x, batch_size=...) -> (mu, log_var)``,
+    Every number of ``astrovader evaluate`` (``metrics.json`` and the report) is computed
+    here, once. Uses the public model API: ``encode(x, batch_size=...) -> (mu, log_var)``,
     ``decode(z)``, ``cluster_probabilities(x)`` and, when present,
-    ``decoder_variance(x)``. Reconstructions decode the posterior means.
+    ``decoder_variance(x)``. Reconstructions decode the posterior means. A model without
+    ``cluster_probabilities`` (a plain VAE) gets the reconstruction numbers only.
 
     Args:
         model: the model.
@@ -429,14 +440,16 @@ def evaluate_model(
 
     Returns:
         A dict: ``scores`` (see :func:`clustering_scores`, plus ``mse_mean``, ``mse_median``
-        and ``decoder_variance_mean``), ``occupancy``, ``confusion`` (mean gamma per class,
-        or per assigned component when ``y`` is None), ``accuracy_vs_variance`` (when ``y``
-        is given), ``best``/``worst`` indices, and the per-object arrays ``labels``,
-        ``gamma``, ``latents``, ``mse``, ``variance``.
+        and ``decoder_variance_mean``), ``occupancy`` (with ``per_class`` counts when ``y``
+        is given), ``confusion`` (mean gamma per class, or per assigned component when
+        ``y`` is None) with its ``confusion_rows``, ``cluster_confusion`` (K x K mean gamma
+        per assigned component, seed 004 Fig. 5), ``accuracy_vs_variance`` (when ``y`` is
+        given), ``best``/``worst`` indices, and the per-object arrays ``labels``, ``gamma``,
+        ``latents``, ``reconstructions``, ``mse``, ``variance``.
     """
     x = np.asarray(x, dtype=np.float32)
-    gamma = _batched(model.cluster_probabilities, x, batch_size)
-    labels = gamma.argmax(axis=1)
+    is_vade = hasattr(model, "cluster_probabilities")
+    gamma = _batched(model.cluster_probabilities, x, batch_size) if is_vade else None
     mu, _ = model.encode(x, batch_size=batch_size)
     mu = np.asarray(mu)
     x_hat = _batched(model.decode, mu, batch_size)
@@ -445,24 +458,24 @@ def evaluate_model(
         variance = _batched(model.decoder_variance, x, batch_size).reshape(-1)
     else:
         variance = np.ones(len(x))
-    scores = clustering_scores(y, labels, mu, max_silhouette=max_silhouette, seed=seed)
-    scores.update(
-        mse_mean=float(np.mean(mse)),
-        mse_median=float(np.median(mse)),
-        decoder_variance_mean=float(np.mean(variance)),
-    )
+    recon = dict(mse_mean=float(np.mean(mse)), mse_median=float(np.median(mse)),
+                 decoder_variance_mean=float(np.mean(variance)))
     best, worst = best_worst(mse, n_best_worst)
-    out: dict[str, Any] = {
-        "scores": scores,
-        "occupancy": occupancy(gamma, cuts, latents=mu, max_silhouette=max_silhouette, seed=seed),
-        "best": best,
-        "worst": worst,
-        "labels": labels,
-        "gamma": gamma,
-        "latents": mu,
-        "mse": mse,
-        "variance": variance,
-    }
+    out: dict[str, Any] = {"best": best, "worst": worst, "latents": mu, "reconstructions": x_hat,
+                           "mse": mse, "variance": variance}
+    if not is_vade:
+        out["scores"] = recon
+        return out
+    labels = gamma.argmax(axis=1)
+    scores = clustering_scores(y, labels, mu, max_silhouette=max_silhouette, seed=seed)
+    scores.update(recon)
+    out.update(
+        scores=scores,
+        occupancy=occupancy(gamma, cuts, latents=mu, max_silhouette=max_silhouette, seed=seed, labels=y),
+        labels=labels,
+        gamma=gamma,
+        cluster_confusion=mean_gamma_confusion(gamma, labels, gamma.shape[1]),
+    )
     if y is not None:
         y = _labels(y, "y")
         classes, y_idx = np.unique(y, return_inverse=True)
@@ -472,7 +485,7 @@ def evaluate_model(
             y, labels, variance, n_bins=min(n_bins, len(y))
         )
     else:
-        out["confusion"] = mean_gamma_confusion(gamma, labels, gamma.shape[1])
+        out["confusion"] = out["cluster_confusion"]
         out["confusion_rows"] = np.arange(gamma.shape[1])
     return out
 

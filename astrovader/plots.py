@@ -299,7 +299,7 @@ def mean_gamma_heatmap(
         top = np.nanmax(m) if m.size else 1.0
         for i in range(rows):
             for j in range(cols):
-                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                ax.text(j, i, f"{m[i, j]:.2f}" if np.isfinite(m[i, j]) else "–", ha="center", va="center", fontsize=6,
                         color="black" if m[i, j] > 0.6 * top else "white")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

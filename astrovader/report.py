@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from astrovader import plots
+from astrovader import evaluation, plots
 
 __all__ = ["Figure", "Table", "write_report", "make_report", "missing_images", "save_metrics"]
 
@@ -162,40 +162,26 @@ def missing_images(html_path: str | os.PathLike) -> list[str]:
     return bad
 
 
-def _mean_gamma_confusion(gamma: np.ndarray) -> np.ndarray:
-    """Row k: mean gamma over objects assigned to k (seed 004 Fig. 5)."""
-    k_count = gamma.shape[1]
-    labels = gamma.argmax(1)
-    m = np.zeros((k_count, k_count))
-    for k in range(k_count):
-        sel = labels == k
-        if sel.any():
-            m[k] = gamma[sel].mean(0)
-    return m
-
-
-def _occupancy_table(gamma: np.ndarray, pi: np.ndarray | None, labels, label_names) -> Table:
-    k_count = gamma.shape[1]
-    assigned = gamma.argmax(1)
-    header = ["cluster", "objects", "fraction", "mean max γ", "γ>0.5", "γ>0.9"]
+def _occupancy_table(occ: Mapping[str, Any], confusion: np.ndarray, pi: np.ndarray | None, label_names) -> Table:
+    """Render :func:`astrovader.evaluation.occupancy` (and the K x K mean-gamma diagonal) as a table."""
+    counts = occ["argmax"]
+    cuts = [key for key in occ if key.startswith("gamma>")]
+    per_class = occ.get("per_class") or {}
+    header = ["cluster", "objects", "fraction", "mean γ of members"] + [key.replace("gamma", "γ") for key in cuts]
     if pi is not None:
         header.append("π_k")
-    classes = []
-    if labels is not None:
-        classes = sorted(set(np.asarray(labels).tolist()))
-        names = [label_names[c] if label_names is not None and 0 <= c < len(label_names) else str(c) for c in classes]
-        header += [f"label {n}" for n in names]
+    for c in per_class:
+        known = label_names is not None and isinstance(c, int) and 0 <= c < len(label_names)
+        name = label_names[c] if known else c
+        header.append(f"label {name}")
+    n = max(int(occ["n_objects"]), 1)
     rows = []
-    n = max(len(assigned), 1)
-    for k in range(k_count):
-        sel = assigned == k
-        row = [k, int(sel.sum()), sel.sum() / n,
-               float(gamma[sel, k].mean()) if sel.any() else float("nan"),
-               int((gamma[:, k] > 0.5).sum()), int((gamma[:, k] > 0.9).sum())]
+    for k in occ["components"]:
+        row = [k, int(counts[k]), counts[k] / n, float(np.asarray(confusion)[k, k])]
+        row += [int(occ[key][k]) for key in cuts]
         if pi is not None:
             row.append(float(pi[k]))
-        for c in classes:
-            row.append(int(np.sum(sel & (np.asarray(labels) == c))))
+        row += [int(v[k]) for v in per_class.values()]
         rows.append(row)
     return Table("Cluster occupancy", header, rows,
                  "objects per cluster by argmax γ; γ>t counts objects with γ_k above t (seed 004 Table 2)")
@@ -206,6 +192,7 @@ def make_report(
     *,
     x: np.ndarray,
     x_hat: np.ndarray,
+    mse: np.ndarray | None = None,
     gamma: np.ndarray | None = None,
     history: Mapping[str, Sequence[float]] | None = None,
     labels: np.ndarray | None = None,
@@ -217,6 +204,7 @@ def make_report(
     metrics: Mapping[str, Any] | None = None,
     confusion: np.ndarray | None = None,
     class_confusion: np.ndarray | None = None,
+    occupancy: Mapping[str, Any] | None = None,
     title: str = "astrovader report",
     config_text: str | None = None,
     n_show: int = 8,
@@ -227,10 +215,17 @@ def make_report(
 ) -> Path:
     """Write every figure the inputs allow and ``report.html`` into ``out_dir``.
 
+    The report only renders: every number comes from :mod:`astrovader.evaluation`
+    (:func:`~astrovader.evaluation.evaluate_model` computes them all once; what is not
+    passed in is computed with the same functions). New figures are added in the same
+    way as the ones below: a keyword argument and an ``add(...)`` call.
+
     Args:
         out_dir: report folder (figures go to ``out_dir/figures``).
         x: evaluated stamps ``(N, H, W, C)``.
         x_hat: their reconstructions.
+        mse: per-stamp reconstruction MSE (default:
+            :func:`~astrovader.evaluation.reconstruction_mse` of ``x`` and ``x_hat``).
         gamma: cluster probabilities ``(N, K)`` (VaDE; ``None`` for a plain VAE).
         history: per-epoch losses (``history.csv`` columns).
         labels, label_names: optional true labels (evaluation only).
@@ -241,6 +236,8 @@ def make_report(
         metrics: scalar metrics for the summary table.
         confusion: mean-gamma matrix ``(K, K)``; computed from ``gamma`` when ``None``.
         class_confusion: mean gamma per true class ``(classes, K)`` (shown when given).
+        occupancy: :func:`~astrovader.evaluation.occupancy` of ``gamma`` (computed with
+            ``labels`` when ``None``).
         title, config_text: page title and the resolved YAML config shown at the end.
         n_show: stamps per row in galleries.
         seed: seed for random galleries.
@@ -256,7 +253,8 @@ def make_report(
     fig_dir.mkdir(parents=True, exist_ok=True)
     x = np.asarray(x)
     x_hat = np.asarray(x_hat)
-    mse = np.mean((x - x_hat).reshape(len(x), -1) ** 2, axis=1) if len(x) else np.zeros(0)
+    if mse is None:
+        mse = evaluation.reconstruction_mse(x, x_hat) if len(x) else np.zeros(0)
     figs: list[Figure] = []
 
     def add(title_, fn, caption, func, *args, **kw):
@@ -283,7 +281,7 @@ def make_report(
         add("Cluster gallery: random members", "gallery_random.png", "random members of each cluster",
             plots.cluster_gallery, x, gamma, n=n_show, mode="random", seed=seed)
         if confusion is None:
-            confusion = _mean_gamma_confusion(gamma)
+            confusion = evaluation.mean_gamma_confusion(gamma, gamma.argmax(1), gamma.shape[1])
         add("Mean-γ confusion", "mean_gamma.png",
             "row: objects assigned to cluster k; column: their mean γ_j (seed 004 Fig. 5)",
             plots.mean_gamma_heatmap, np.asarray(confusion))
@@ -293,10 +291,11 @@ def make_report(
             add("Mean γ per true class", "mean_gamma_classes.png",
                 "row: objects of a labelled class; column: their mean γ_k (labels are used for evaluation only)",
                 plots.mean_gamma_heatmap, np.asarray(class_confusion), row_labels=names, ylabel="true class")
-        counts = np.bincount(gamma.argmax(1), minlength=gamma.shape[1])
+        if occupancy is None:
+            occupancy = evaluation.occupancy(gamma, cuts=(0.5, 0.9), labels=labels)
         add("Occupancy", "occupancy.png", "objects per cluster and the learned weights π_k",
-            plots.occupancy_bars, counts, pi=pi)
-        tables.append(_occupancy_table(gamma, pi, labels, label_names))
+            plots.occupancy_bars, np.asarray(occupancy["argmax"]), pi=pi)
+        tables.append(_occupancy_table(occupancy, confusion, pi, label_names))
     if samples is not None:
         add("Generated samples per cluster", "samples.png", "z ~ N(μ_k, σ_k²) decoded (seed 004 Fig. 9)",
             plots.cluster_samples, np.asarray(samples))

@@ -538,7 +538,7 @@ def evaluate_run(run: Run | str | os.PathLike, data: str | None = None, n: int |
     import yaml
 
     from astrovader import explore
-    from astrovader.evaluation import evaluate_model, mean_gamma_confusion, to_jsonable
+    from astrovader.evaluation import evaluate_model, to_jsonable
     from astrovader.report import make_report, save_metrics
 
     run = _open(run)
@@ -549,20 +549,11 @@ def evaluate_run(run: Run | str | os.PathLike, data: str | None = None, n: int |
         x = conform(stamps.images, cfg.model.input_shape, source=stamps.source)
         y = labels_of(stamps)
         t0 = time.time()
-        is_vade = hasattr(model, "prior")
-        if is_vade:
-            res = evaluate_model(model, x, y, seed=seed)
-            mu = res["latents"]
-            gamma = res["gamma"]
-        else:
-            mu, _ = model.encode(x)
-            gamma = None
-            res = {"scores": {}}
-        x_hat = model.decode(np.asarray(mu))
-        mse = np.mean((x - x_hat).reshape(len(x), -1) ** 2, axis=1)
+        res = evaluate_model(model, x, y, seed=seed)  # every number, once; the report only renders
+        is_vade = "gamma" in res
+        mu, gamma = res["latents"], res.get("gamma")
         metrics: dict = {"run": str(run.path), "data": stamps.source or cfg.data.spec, "n_objects": int(len(x)),
                          "scores": res["scores"]}
-        metrics["scores"].setdefault("mse_mean", float(mse.mean()))
         if is_vade:
             metrics["occupancy"] = res["occupancy"]
             metrics["confusion"] = res["confusion"]
@@ -587,13 +578,14 @@ def evaluate_run(run: Run | str | os.PathLike, data: str | None = None, n: int |
         summary = {k: v for k, v in metrics["scores"].items() if isinstance(v, (int, float))}
         if "baseline_pca_gmm" in metrics:
             summary["baseline_pca_gmm_acc"] = metrics["baseline_pca_gmm"]["acc_hungarian"]
-        confusion = mean_gamma_confusion(gamma, gamma.argmax(1), gamma.shape[1]) if is_vade else None
         tour = explore.tour(model, x, gamma=gamma, latents=mu) if is_vade else None
         traversal = explore.traversals(model, np.asarray(mu))
         make_report(
-            run.path, x=x, x_hat=x_hat, gamma=gamma, history=read_history(run.history), labels=y,
+            run.path, x=x, x_hat=res["reconstructions"], mse=res["mse"], gamma=gamma,
+            history=read_history(run.history), labels=y,
             label_names=getattr(stamps, "label_names", None), samples=samples, protos=protos, pi=pi,
-            decoder_variance=variance, metrics=summary, confusion=confusion,
+            decoder_variance=variance, metrics=summary, confusion=res.get("cluster_confusion"),
+            occupancy=res.get("occupancy"),
             class_confusion=res.get("confusion") if is_vade and y is not None else None,
             title=f"astrovader report: {cfg.name} on {stamps.source or cfg.data.spec}",
             config_text=yaml.safe_dump(cfg.to_dict(), sort_keys=False), seed=seed,
