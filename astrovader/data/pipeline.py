@@ -19,6 +19,7 @@ import numpy as np
 from astrovader.config import DataConfig
 from astrovader.data.preprocessing import fit_stamp, preprocess as _preprocess
 from astrovader.data.readers import open_source
+from astrovader.data.source import Source
 from astrovader.data.stampset import StampSet
 from astrovader.errors import DataError
 
@@ -74,6 +75,16 @@ def _finish(s: StampSet, cfg: DataConfig, shaped: bool, do_preprocess: bool) -> 
     return s
 
 
+def _read(src: Source, cfg: DataConfig, start: int, stop: int, batch_size: int,
+          do_preprocess: bool) -> Iterator[StampSet]:
+    """Chunks of ``src`` (stamps ``start:stop``) as shaped and preprocessed StampSets."""
+    for c in src.chunks(start, stop, batch_size):
+        images, shaped = _stack(c.raw, c.ids, cfg, src.name)
+        s = StampSet(images=images, labels=c.labels, ids=c.ids, label_names=src.label_names,
+                     columns=c.columns, source=src.name)
+        yield _finish(s, cfg, shaped, do_preprocess)
+
+
 def _builtin(cfg: DataConfig) -> StampSet:
     from astrovader.data.builtin import load_builtin
 
@@ -114,26 +125,11 @@ def load(
     if cfg.spec.startswith("builtin:"):
         return _finish(_builtin(cfg), cfg, False, preprocess)
     src = open_source(cfg.spec, cfg.label_column)
-    from astrovader.data.shards import ShardSource
-
-    if isinstance(src, ShardSource):
-        s = src.read_all()
-        if cfg.n is not None:
-            s = s.subset(slice(0, int(cfg.n)))
-        return _finish(s, cfg, False, preprocess)
     hi = src.n if cfg.n is None else min(int(cfg.n), src.n)
-    if hi == 0:
+    sets = list(_read(src, cfg, 0, hi, max(hi, 1), preprocess)) if hi else []
+    if not sets:
         raise DataError(f"{src.name}: no stamps found; check the input")
-    images, shaped = _stack(src.read(0, hi), src.ids[:hi], cfg, src.name)
-    s = StampSet(
-        images=images,
-        labels=None if src.labels is None else np.asarray(src.labels)[:hi],
-        ids=src.ids[:hi],
-        label_names=src.label_names,
-        columns={k: np.asarray(v)[:hi] for k, v in src.columns.items()},
-        source=src.name,
-    )
-    return _finish(s, cfg, shaped, preprocess)
+    return sets[0]
 
 
 def iter_batches(
@@ -171,24 +167,8 @@ def iter_batches(
             yield chunk.ids, chunk.images
         return
     src = open_source(cfg.spec, cfg.label_column)
-    from astrovader.data.shards import ShardSource
-
-    if isinstance(src, ShardSource):
-        done = start
-        for chunk in src.iter_stamps(start, batch_size):
-            if limit is not None:
-                if done >= limit:
-                    return
-                chunk = chunk.subset(slice(0, limit - done))
-            done += len(chunk)
-            chunk = _finish(chunk, cfg, False, preprocess)
-            yield chunk.ids, chunk.images
-        return
-    n = src.n if limit is None else min(limit, src.n)
-    for lo in range(start, n, batch_size):
-        hi = min(lo + batch_size, n)
-        images, shaped = _stack(src.read(lo, hi), src.ids[lo:hi], cfg, src.name)
-        chunk = _finish(StampSet(images=images, ids=src.ids[lo:hi], source=src.name), cfg, shaped, preprocess)
+    stop = src.n if limit is None else min(limit, src.n)
+    for chunk in _read(src, cfg, start, stop, batch_size, preprocess):
         yield chunk.ids, chunk.images
 
 
@@ -377,23 +357,20 @@ def _stream_dataset(cfg: DataConfig):
     ids, first = next(iter_batches(dataclasses.replace(cfg, n=1, nan_policy="fill"), 1))
     shape = tuple(first.shape[1:])
     spec = cfg.spec
+    native = None
     if not spec.startswith("builtin:") and cfg.n is None:
-        from astrovader.data.shards import ShardSource, shard_dataset
+        native = open_source(spec, cfg.label_column).dataset()
+    if native is not None:  # a format with its own tf.data reader (TFRecord shards): preprocess in the pipeline
 
-        src = open_source(spec, cfg.label_column)
-        if isinstance(src, ShardSource):
-            pcfg = cfg
+        def prep(batch):
+            return _preprocess(batch, cfg, source=spec)
 
-            def prep(batch):
-                return _preprocess(batch, pcfg, source=spec)
-
-            ds = shard_dataset(spec).batch(256)
-            ds = ds.map(
-                lambda b: tf.ensure_shape(tf.numpy_function(prep, [b], tf.float32), (None,) + shape),
-                num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True,
-            )
-            return ds.unbatch(), shape
+        ds = native.batch(256).map(
+            lambda b: tf.ensure_shape(tf.numpy_function(prep, [b], tf.float32), (None,) + shape),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        return ds.unbatch(), shape
 
     def gen():
         for _, batch in iter_batches(cfg, 256):

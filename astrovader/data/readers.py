@@ -1,8 +1,8 @@
 """Readers for the stamp formats astronomers use.
 
-Every reader is a *source*: it knows how many stamps it holds, their ids, labels and extra
-columns, and reads any contiguous range of raw stamps on demand. :func:`open_source` picks
-the reader for a path; :func:`astrovader.data.load` reads a whole source and
+Every reader is a :class:`~astrovader.data.source.Source`: it knows how many stamps it
+holds and hands them out in order with their ids, labels and extra columns, from any start
+index. :func:`open_source` picks the reader for a path; :func:`astrovader.data.load` reads a whole source and
 :func:`astrovader.data.iter_batches` streams it range by range (inputs larger than memory).
 
 Supported inputs (``spec``):
@@ -34,9 +34,10 @@ from typing import Any
 
 import numpy as np
 
+from astrovader.data.source import IndexedSource, Source
 from astrovader.errors import DataError
 
-__all__ = ["open_source", "read_image_file", "IMAGE_SUFFIXES", "FITS_SUFFIXES"]
+__all__ = ["open_source", "read_image_file", "Source", "IMAGE_SUFFIXES", "FITS_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
@@ -159,30 +160,7 @@ def _read_fits_image(path: Path, cube: bool, lazy: bool = False) -> tuple[np.nda
     return data, table
 
 
-class Source:
-    """A readable collection of stamps (see the module docstring).
-
-    Attributes:
-        name: file/dataset name used in messages.
-        n: number of stamps.
-        ids, labels, label_names, columns: as in :class:`~astrovader.data.StampSet`.
-    """
-
-    def __init__(self, name: str, n: int, ids=None, labels=None, label_names=None, columns=None):
-        self.name, self.n = name, int(n)
-        self.ids = np.array([str(i) for i in range(self.n)]) if ids is None else np.asarray(ids).astype(str)
-        self.labels, self.label_names, self.columns = labels, label_names, dict(columns or {})
-        if labels is not None and len(labels) != self.n:
-            raise DataError(f"{name}: {self.n} images but {len(labels)} labels; give one label per image")
-        if len(self.ids) != self.n:
-            raise DataError(f"{name}: {self.n} images but {len(self.ids)} ids; give one id per image")
-
-    def read(self, lo: int, hi: int) -> np.ndarray | list:
-        """Raw stamps ``lo:hi`` as an ``(n, H, W, C)`` array or a list of ``(H, W, C)`` arrays."""
-        raise NotImplementedError
-
-
-class ArraySource(Source):
+class ArraySource(IndexedSource):
     """In-memory or memory-mapped ``(N, H, W, C)`` array (npy, npz, HDF5, FITS cube)."""
 
     def __init__(self, name: str, array: Any, **kw):
@@ -205,7 +183,7 @@ class ArraySource(Source):
         return x[..., None] if self._expand else x
 
 
-class FileListSource(Source):
+class FileListSource(IndexedSource):
     """One stamp per file (directory listing or CSV catalog rows)."""
 
     def __init__(self, name: str, paths: list, where: list | None = None, **kw):

@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from astrovader.data.readers import Source
+from astrovader.data.source import Chunk, Source
 from astrovader.data.stampset import StampSet
 from astrovader.errors import DataError
 
@@ -182,18 +182,21 @@ def _parse_python(raw: bytes, where: str) -> tuple:
 
 
 class ShardSource(Source):
-    """Stamps stored in TFRecord shards; read record by record in order."""
+    """Stamps stored in TFRecord shards (see :func:`write_shards`), read record by record in order.
+
+    Implements :class:`~astrovader.data.source.Source`; the stamp count comes from the
+    manifest (or one pass over the records of shards without one), and :meth:`dataset`
+    parses the shards natively in ``tf.data``.
+    """
 
     def __init__(self, spec: str | os.PathLike):
         self.files, self.manifest = shard_files(spec)
         self.spec = str(spec)
-        self._all = None
         if self.manifest is not None:
             n = int(self.manifest["count"])
         else:
             n = sum(1 for _ in self._records(0))
-        self.n = n
-        self.name = self.spec
+        super().__init__(self.spec, n, label_names=self.manifest.get("label_names") if self.manifest else None)
 
     def _records(self, start: int) -> Iterator[tuple[bytes, str]]:
         import tensorflow as tf
@@ -216,48 +219,39 @@ class ShardSource(Source):
                     f"{f}: corrupt or truncated TFRecord shard ({type(exc).__name__}); rewrite it with to_shards"
                 ) from None
 
-    def iter_stamps(self, start: int = 0, batch_size: int = 256) -> Iterator[StampSet]:
-        """Yield StampSet chunks of ``batch_size`` records from record ``start`` on."""
-        buf = []
-        for raw, f in self._records(start):
+    def chunks(self, start: int = 0, stop: int | None = None, batch_size: int = 4096) -> Iterator[Chunk]:
+        stop = self.n if stop is None else min(int(stop), self.n)
+        if stop <= start:
+            return
+        buf, done = [], int(start)
+        for raw, f in self._records(int(start)):
             buf.append(_parse_python(raw, f))
-            if len(buf) == batch_size:
+            done += 1
+            if len(buf) == batch_size or done >= stop:
                 yield self._chunk(buf)
                 buf = []
+            if done >= stop:
+                return
         if buf:
             yield self._chunk(buf)
 
-    def _chunk(self, recs: list) -> StampSet:
+    def _chunk(self, recs: list) -> Chunk:
         shapes = {r[0].shape for r in recs}
         if len(shapes) > 1:
             raise DataError(f"{self.spec}: shards mix stamp shapes {sorted(shapes)}; rewrite them with one shape")
         labels = np.array([r[2] for r in recs])
         has = self.manifest["has_labels"] if self.manifest else bool((labels >= 0).any())
         names = sorted(recs[0][3])
-        cols = {k: np.array([r[3][k] for r in recs]) for k in names}
-        return StampSet(
-            images=np.stack([r[0] for r in recs]).astype(np.float32),
-            labels=labels if has else None,
+        return Chunk(
+            raw=np.stack([r[0] for r in recs]).astype(np.float32),
             ids=np.array([r[1] for r in recs]),
-            label_names=self.manifest.get("label_names") if self.manifest else None,
-            columns=cols,
-            source=self.spec,
+            labels=labels if has else None,
+            columns={k: np.array([r[3][k] for r in recs]) for k in names},
         )
 
-    def read_all(self) -> StampSet:
-        """All stamps as one StampSet."""
-        chunks = list(self.iter_stamps(0, 4096))
-        if not chunks:
-            raise DataError(f"{self.spec}: shards hold no stamps; check the input")
-        first = chunks[0]
-        return StampSet(
-            images=np.concatenate([c.images for c in chunks]),
-            labels=None if first.labels is None else np.concatenate([c.labels for c in chunks]),
-            ids=np.concatenate([c.ids for c in chunks]),
-            label_names=first.label_names,
-            columns={k: np.concatenate([c.columns[k] for c in chunks]) for k in first.columns},
-            source=self.spec,
-        )
+    def dataset(self):
+        """Single raw stamps parsed natively by ``tf.data`` (:func:`shard_dataset`)."""
+        return shard_dataset(self.spec)
 
 
 def shard_dataset(spec: str | os.PathLike, with_ids: bool = False):
