@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from astrovader.errors import AstrovaderError
 
-__all__ = ["task_info", "is_chief", "worker_run_dir", "worker_path", "save_model_multiworker",
-           "tf_config_from_slurm"]
+__all__ = ["task_info", "is_chief", "worker_run_dir", "tf_config_from_slurm"]
 
 
 def task_info() -> tuple[str | None, int, int]:
@@ -80,33 +77,6 @@ def worker_run_dir(out: str | os.PathLike, strategy=None) -> Path:
         return out
     task_type, index, _ = task_info()
     return out / ".workers" / f"{task_type}-{index}"
-
-
-def worker_path(path: str | os.PathLike, strategy=None) -> Path:
-    """``path`` on the chief; a fresh temporary path with the same file name elsewhere."""
-    path = Path(path)
-    if is_chief(strategy):
-        return path
-    task_type, index, _ = task_info()
-    return Path(tempfile.mkdtemp(prefix=f"astrovader-{task_type}-{index}-")) / path.name
-
-
-def save_model_multiworker(model, path: str | os.PathLike, strategy=None) -> Path | None:
-    """Save ``model`` from every worker: the chief to ``path``, the others to a temporary
-    file that is removed afterwards.
-
-    Call this on *all* workers (a save that only the chief runs can block on a
-    collective). Without ``TF_CONFIG`` it is ``model.save(path)``.
-
-    Returns:
-        ``path`` on the chief, ``None`` on the other workers.
-    """
-    target = worker_path(path, strategy)
-    model.save(target)
-    if target != Path(path):
-        shutil.rmtree(target.parent, ignore_errors=True)
-        return None
-    return target
 
 
 def tf_config_from_slurm(port: int = 12345, hosts: list[str] | None = None,
