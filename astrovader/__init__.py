@@ -36,7 +36,22 @@ _EXPORTS = {
     "KLAnnealing": "astrovader.schedules",
     "NaNGuard": "astrovader.schedules",
     "export_saved_model": "astrovader.export",
+    "fit_recipe": "astrovader.training",
+    "compile_model": "astrovader.training",
+    "Run": "astrovader.runs",
+    "configure": "astrovader.runs",
+    "scale_epochs": "astrovader.runs",
+    "split_validation": "astrovader.runs",
+    "fit_run": "astrovader.runs",
+    "evaluate_run": "astrovader.runs",
+    "predict_run": "astrovader.runs",
+    "generate_run": "astrovader.runs",
+    "export_run": "astrovader.runs",
     "AstrovaderError": "astrovader.errors",
+    "ConfigError": "astrovader.errors",
+    "DataError": "astrovader.errors",
+    "TrainingError": "astrovader.errors",
+    "LockedError": "astrovader.errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -47,6 +62,6 @@ def __getattr__(name):
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     if name in ("data", "evaluation", "baselines", "selection", "layers", "losses", "networks",
                 "tuning", "distributed", "schedules", "export", "training", "models", "config",
-                "explore", "explore_plots"):
+                "explore", "explore_plots", "runs", "locks", "report", "plots"):
         return importlib.import_module(f"astrovader.{name}")
     raise AttributeError(f"module 'astrovader' has no attribute {name!r}")

@@ -111,3 +111,24 @@ def test_quiet_start_up(tmp_path):
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
         f"astrovader: error: {tmp_path / 'none'}: run directory not found; train one with `astrovader train`"]
+
+
+def _readme():
+    return open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8").read()
+
+
+def test_public_names_are_documented_in_the_readme():
+    import astrovader
+
+    text = _readme()
+    missing = [n for n in astrovader.__all__ if n != "__version__" and f"`{n}`" not in text]
+    assert missing == [], f"add these to README 'Public names': {missing}"
+
+
+def test_how_the_code_fits_together_names_every_module():
+    text = _readme()
+    section = text.split("## How the code fits together", 1)[1].split("\n## ", 1)[0]
+    root = os.path.join(os.path.dirname(__file__), "..", "astrovader")
+    modules = [f for f in os.listdir(root) if f.endswith(".py") and f not in ("__init__.py", "__main__.py")]
+    missing = sorted(m for m in modules if m not in section)
+    assert missing == [], f"add these to README 'How the code fits together': {missing}"
