@@ -37,10 +37,14 @@ __all__ = [
     "ConfigError",
 ]
 
-ARCHITECTURES = ("astrovader", "hits", "mlp")
+ARCHITECTURES = ("astrovader", "hits", "mlp", "chase")
 RECONSTRUCTIONS = ("mse", "bce", "gaussian")
 RECIPES = ("s3vdc", "classic", "kl_annealing", "vade", "vae")
 INIT_METHODS = ("gmm", "umap")
+MODEL_KINDS = ("auto", "ae", "vae", "vade")
+PRIORS = ("normal", "double_peak")
+PRIOR_LOSSES = ("bound", "approx", "aw", "pw")
+OPTIMIZERS = ("adam", "nadam")
 
 
 @dataclass
@@ -72,6 +76,20 @@ class ModelConfig:
             orientation; the reconstruction term marginalises the orientation. Square
             stamps only.
         seed: seed for the sampling layers' SeedGenerators.
+        kind: ``"auto"`` (the recipe decides: VAE or VaDE), ``"ae"`` (plain
+            deterministic autoencoder, seed 001 SCAE), ``"vae"`` or ``"vade"``.
+        latent_l1: L1 factor on the latent Dense layer's *weights* (seed 001 SCAE:
+            0.005); 0 = none.
+        prior: latent prior of a VAE: ``"normal"`` N(0, I) or ``"double_peak"``
+            1/2 N(-m, s^2) + 1/2 N(m, s^2) per dimension (seed 002 eq. 8).
+        prior_loss: regulariser for the double-peak prior (:mod:`astrovader.priors`):
+            ``"bound"`` (KL scaling bound, seed 002 A.1), ``"approx"`` (closed-form KL
+            approximation, A.2), ``"aw"`` (B.2, tanh on mu) or ``"pw"`` (B.3).
+        prior_m, prior_s: the double-peak centres +-m and width s.
+        feature_dim: > 0 makes a VAE hierarchical (seed 002 sec. 3.1.3): an AE with this
+            many batch-normalised codes extracts features and a small MLP VAE
+            (``hidden_units``) reconstructs the codes; 0 = off.
+        code_weight: weight of the code-reconstruction term of the hierarchical VAE.
     """
 
     architecture: str = "astrovader"
@@ -91,6 +109,14 @@ class ModelConfig:
     mc_samples: int = 0
     rotation_invariant: bool = False
     seed: int = 0
+    kind: str = "auto"
+    latent_l1: float = 0.0
+    prior: str = "normal"
+    prior_loss: str = "approx"
+    prior_m: float = 1.0
+    prior_s: float = 0.5
+    feature_dim: int = 0
+    code_weight: float = 1.0
 
     def validate(self) -> "ModelConfig":
         if self.architecture not in ARCHITECTURES:
@@ -109,6 +135,13 @@ class ModelConfig:
                               "model.output_activation empty (decode() applies the sigmoid)")
         if int(self.mc_samples) < 0:
             raise ConfigError("model.mc_samples must be >= 0 (0 = gamma at the posterior mean)")
+        for name, choices in (("kind", MODEL_KINDS), ("prior", PRIORS), ("prior_loss", PRIOR_LOSSES)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"model.{name}={getattr(self, name)!r}: choose one of {', '.join(choices)}")
+        if float(self.prior_s) <= 0 or float(self.prior_m) < 0 or float(self.latent_l1) < 0:
+            raise ConfigError("model.prior_s must be > 0, model.prior_m and model.latent_l1 >= 0")
+        if int(self.feature_dim) < 0:
+            raise ConfigError("model.feature_dim must be >= 0 (0 = not hierarchical)")
         if self.input_shape is not None:
             shape = tuple(int(s) for s in self.input_shape)
             if len(shape) != 3 or min(shape) < 1:
@@ -136,6 +169,10 @@ class TrainConfig:
     * ``kl_annealing`` / ``vae``: a plain VAE with beta rising 0 -> 1 over
       ``anneal_epochs`` (seed 001) or held at ``beta``.
     * ``vade``: VaDE from a random prior, no pretraining (for ablations).
+
+    ``optimizer`` is ``adam`` or ``nadam`` (Adam with Nesterov momentum, seed 001);
+    ``early_stopping`` > 0 stops when the validation loss has not improved for that
+    many epochs and keeps the best weights (needs ``validation_fraction`` > 0).
 
     The mixture initialisation of ``s3vdc``/``classic`` (see
     :mod:`astrovader.mixture_init`): ``init: gmm`` fits a diagonal GMM on the latent
@@ -173,6 +210,7 @@ class TrainConfig:
     vae_epochs: int = 20
     validation_fraction: float = 0.0
     seed: int = 0
+    early_stopping: int = 0
 
     def total_epochs(self) -> int:
         """Number of epochs the recipe runs in total."""
@@ -200,6 +238,10 @@ class TrainConfig:
             raise ConfigError("train.learning_rate must be > 0")
         if not 0.0 <= float(self.validation_fraction) < 1.0:
             raise ConfigError("train.validation_fraction must be in [0, 1)")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"train.optimizer={self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
+        if int(self.early_stopping) < 0:
+            raise ConfigError("train.early_stopping must be >= 0 (0 = off)")
         if self.total_epochs() < 1:
             raise ConfigError("the recipe's epoch counts add up to 0: give at least one epoch")
         return self

@@ -345,8 +345,14 @@ class VaDE(VAE):
 
 
 def build_model(cfg: ModelConfig, kind: str = "vade") -> VAE:
-    """Build a :class:`VaDE` (``kind="vade"``) or :class:`VAE` from a model config."""
+    """Build a :class:`VaDE` (``kind="vade"``), :class:`VAE` or, for ``kind="ae"`` and for VAEs
+    with a double-peak prior or ``feature_dim``, a model of :mod:`astrovader.autoencoders`."""
     cfg.validate()
+    if kind == "ae" or (kind == "vae" and (getattr(cfg, "prior", "normal") != "normal"
+                                          or int(getattr(cfg, "feature_dim", 0)) > 0)):
+        from astrovader.autoencoders import build_autoencoder  # AE, double-peak and hierarchical VAEs
+
+        return build_autoencoder(cfg, kind)
     encoder, decoder = build_networks(cfg)
     common = dict(
         variance_head=build_variance_head(cfg),
@@ -361,7 +367,7 @@ def build_model(cfg: ModelConfig, kind: str = "vade") -> VAE:
         model = VaDE(encoder, decoder, n_clusters=cfg.n_clusters, gamma_scaling=cfg.gamma_scaling,
                      mc_samples=cfg.mc_samples, name="vade", **common)
     else:
-        raise ValueError(f"kind={kind!r}: choose 'vade' or 'vae'")
+        raise ValueError(f"kind={kind!r}: choose 'vade', 'vae' or 'ae'")
     model.build((None, *cfg.input_shape))
     return model
 
@@ -371,3 +377,8 @@ def _config_dict(cfg: ModelConfig) -> dict:
     d["input_shape"] = list(cfg.input_shape)
     return d
 
+
+
+# The other model kinds (AE, double-peak and hierarchical VAEs) register their classes on
+# import; importing them here lets ``keras.models.load_model`` find them wherever models are.
+from astrovader import autoencoders as _autoencoders  # noqa: E402,F401

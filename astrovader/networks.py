@@ -8,6 +8,11 @@
   nearest-neighbour resizes to 11x11 and 21x21 (for 21x21 inputs; other sizes follow the
   encoder's feature-map sizes).
 * ``mlp`` -- the original VaDE network D-500-500-2000-J for MNIST.
+* ``chase`` -- seed 001 sec. 3 (CHASE SCAE/CVAE): 3x3 convolutions with stride 2 (32
+  filters each, ReLU) -> linear latent Dense; the decoder mirrors it with
+  nearest-neighbour up-sampling and a linear output.
+
+``model.latent_l1`` puts an L1 penalty on the latent Dense layer's weights (seed 001 SCAE).
 
 Each builder returns ``(encoder, decoder)`` functional ``keras.Model``s: the encoder maps
 x -> ``[z_mean, z_log_var]``, the decoder z -> x_hat (linear output unless
@@ -43,7 +48,7 @@ def build_networks(cfg: ModelConfig) -> tuple[keras.Model, keras.Model]:
     cfg.validate()
     if cfg.input_shape is None:
         raise ValueError("model.input_shape is not set: build the model from data or set it")
-    builder = {"astrovader": _vgg, "hits": _hits, "mlp": _mlp}[cfg.architecture]
+    builder = {"astrovader": _vgg, "hits": _hits, "mlp": _mlp, "chase": _chase}[cfg.architecture]
     return builder(cfg)
 
 
@@ -60,6 +65,8 @@ def _reg(cfg):
 
 def _latent_heads(h, cfg, init):
     kw = dict(kernel_initializer=init, kernel_regularizer=_reg(cfg), bias_regularizer=_reg(cfg))
+    if getattr(cfg, "latent_l1", 0.0):  # seed 001 SCAE: L1 on the latent layer's weights
+        kw["kernel_regularizer"] = keras.regularizers.L1L2(l1=float(cfg.latent_l1), l2=float(cfg.l2 or 0.0))
     z_mean = layers.Dense(cfg.latent_dim, name="z_mean", **kw)(h)
     z_log_var = layers.Dense(cfg.latent_dim, name="z_log_var", kernel_initializer="zeros",
                              bias_regularizer=_reg(cfg))(h)
@@ -182,4 +189,30 @@ def _mlp(cfg: ModelConfig):
         g = layers.Dense(units, activation="relu", name=f"dec_dense{i}", **kw)(g)
     g = layers.Dense(dim, activation=cfg.output_activation, name="dec_out", **kw)(g)
     decoder = keras.Model(z_in, layers.Reshape(shape, name="x_hat")(g), name="decoder")
+    return encoder, decoder
+
+
+def _chase(cfg: ModelConfig):
+    """Seed 001 sec. 3: strided 3x3 convs (ReLU) -> linear latent; mirrored NN-upsampling decoder."""
+    shape = tuple(cfg.input_shape)
+    filters = [int(f) for f in cfg.filters] or [32, 32, 32]
+    init = keras.initializers.GlorotUniform(seed=cfg.seed)
+    kw = dict(padding="same", kernel_initializer=init, kernel_regularizer=_reg(cfg))
+
+    x_in = keras.Input(shape, name="x")
+    h = _stack(x_in, cfg)
+    for i, f in enumerate(filters):
+        h = layers.Conv2D(f, 3, strides=2, activation="relu", name=f"enc_conv{i}", **kw)(h)
+    fh, fw, fc = h.shape[1:]
+    h = _pool(layers.Flatten(name="flatten")(h), cfg)
+    encoder = keras.Model(x_in, _latent_heads(h, cfg, init), name="encoder")
+
+    z_in = keras.Input((cfg.latent_dim,), name="z")
+    g = layers.Dense(fh * fw * fc, activation="relu", kernel_initializer=init, kernel_regularizer=_reg(cfg),
+                     name="dec_dense")(z_in)
+    g = layers.Reshape((fh, fw, fc), name="dec_reshape")(g)
+    for i, f in enumerate(reversed(filters)):
+        g = layers.UpSampling2D(2, interpolation="nearest", name=f"dec_up{i}")(g)
+        g = layers.Conv2D(f, 3, activation="relu", name=f"dec_conv{i}", **kw)(g)
+    decoder = keras.Model(z_in, _final(g, shape, cfg, init), name="decoder")
     return encoder, decoder

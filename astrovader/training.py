@@ -76,8 +76,10 @@ def make_optimizer(train_cfg, steps_per_epoch: int):
         rate = (float(train_cfg.final_learning_rate) / lr) ** (1.0 / n_drops)
         lr = keras.optimizers.schedules.ExponentialDecay(
             lr, decay_steps=5 * max(1, steps_per_epoch), decay_rate=rate, staircase=True)
+    if train_cfg.optimizer == "nadam":  # Adam with Nesterov momentum (seed 001 sec. 3)
+        return keras.optimizers.Nadam(lr, clipnorm=train_cfg.clipnorm)
     if train_cfg.optimizer != "adam":
-        raise AstrovaderError(f"train.optimizer={train_cfg.optimizer!r}: only 'adam' is supported")
+        raise AstrovaderError(f"train.optimizer={train_cfg.optimizer!r}: choose 'adam' or 'nadam'")
     return keras.optimizers.Adam(lr, clipnorm=train_cfg.clipnorm)
 
 
@@ -91,7 +93,8 @@ def compile_model(cfg: RunConfig, steps_per_epoch: int):
 
     Call it inside the ``strategy.scope()`` the model will train under.
     """
-    model = build_model(cfg.model, kind=model_kind(cfg.train.recipe))
+    kind = cfg.model.kind if getattr(cfg.model, "kind", "auto") != "auto" else model_kind(cfg.train.recipe)
+    model = build_model(cfg.model, kind=kind)
     model.compile(optimizer=make_optimizer(cfg.train, steps_per_epoch))
     return model
 
@@ -132,6 +135,9 @@ def fit_recipe(model, cfg: RunConfig, x_train, x_val=None, callbacks=(), gmm_dat
         val_ds = make_dataset(x_val, min(t.batch_size, len(x_val)), shuffle=False, replicas=replicas)
     cbs = recipe_callbacks(t, x_train if gmm_data is None else gmm_data)
     guard = next(c for c in cbs if isinstance(c, NaNGuard))
+    if int(getattr(t, "early_stopping", 0)) > 0 and val_ds is not None:  # seed 001: early stopping
+        cbs.append(keras.callbacks.EarlyStopping("val_loss", patience=int(t.early_stopping),
+                                                 restore_best_weights=True))
     fit_kwargs.setdefault("epochs", t.total_epochs())
     history = model.fit(train_ds, validation_data=val_ds, callbacks=[*cbs, *callbacks], shuffle=False, **fit_kwargs)
     if guard.error:

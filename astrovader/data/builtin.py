@@ -8,6 +8,8 @@ digits         (8, 8, 1) in [0, 1]         1,797      ``sklearn.datasets.load_di
 hdf            (32, 32, 3) in [0, 1]       all        sep detections in skimage's Hubble Deep Field
 galaxies       (32, 32, 1) SNR units       2,000      GalSim bulge+disk galaxies, 4 classes
 transients     (21, 21, 1) SNR units       4,000      HiTS-like real/bogus difference stamps
+stargal        (32, 32, 1) SNR units       2,000      GalSim stars (PSF) vs galaxies, r band
+stargal5       (32, 32, 5) SNR units       2,000      the same in 5 bands (ugriz PSFs, SEDs, noise)
 =============  ==========================  =========  ==========================================
 
 Each set is generated once per ``(name, n, seed, version)`` into the cache directory
@@ -30,7 +32,8 @@ from astrovader.errors import DataError
 __all__ = ["builtin_names", "load_builtin", "generate_builtin", "cache_root"]
 
 # name -> (default n, version); bump the version when a generator changes
-_SETS = {"mnist5k": (5000, 1), "digits": (1797, 1), "hdf": (None, 1), "galaxies": (2000, 2), "transients": (4000, 3)}
+_SETS = {"mnist5k": (5000, 1), "digits": (1797, 1), "hdf": (None, 1), "galaxies": (2000, 2), "transients": (4000, 3),
+         "stargal": (2000, 1), "stargal5": (2000, 1)}
 
 
 def builtin_names() -> list[str]:
@@ -126,7 +129,14 @@ def _transients(n, seed, progress):
     return render_transients(n or _SETS["transients"][0], seed=seed, progress=progress)
 
 
-_GENERATORS = {"mnist5k": _mnist5k, "digits": _digits, "hdf": _hdf, "galaxies": _galaxies, "transients": _transients}
+def _stargal(n, seed, progress, bands=1):
+    from astrovader.data.stargal import render_stargal
+
+    return render_stargal(n or _SETS["stargal"][0], seed=seed, bands=bands, progress=progress)
+
+
+_GENERATORS = {"stargal": _stargal, "stargal5": lambda n, seed, progress: _stargal(n, seed, progress, bands=5),
+               "mnist5k": _mnist5k, "digits": _digits, "hdf": _hdf, "galaxies": _galaxies, "transients": _transients}
 
 
 def _name(name: str) -> str:
