@@ -103,7 +103,7 @@ def render_galaxies(n: int, seed: int = 0, size: int = 32, workers: int = 2, pro
     uniform, Moffat PSF (beta 3, FWHM 1.8-3 px), sub-pixel offsets, unit Gaussian noise.
     Continuous parameters and ``primary_type`` are kept as columns.
     """
-    require("galsim", what="builtin:galaxies")
+    require("galsim", extra=None, what="builtin:galaxies")
     rng = np.random.default_rng([seed, 11])
     labels = rng.permutation(np.arange(n) % 4)
     rows = []
@@ -211,7 +211,7 @@ def render_transients(n: int, seed: int = 0, size: int = 21, workers: int = 2, p
     correlated (resampling) and normalised to unit variance (seed 000 sec. II).
     Columns: ``subtype``, ``peak_snr``, ``fwhm``, ``dx``, ``dy``, ``noise_scale``.
     """
-    require("galsim", what="builtin:transients")
+    require("galsim", extra=None, what="builtin:transients")
     from scipy.ndimage import gaussian_filter
 
     rng = np.random.default_rng([seed, 21])
