@@ -64,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         ids = [f"src{i:06d}" for i in range(len(stamps))]
         if args.format == "npz":
             paths = ["stamps.npz"] * len(stamps)
-            target = out / "stamps.npz"
-            tmp = out / ".stamps.tmp.npz"
-            np.savez(tmp, images=stamps, ids=np.array(ids), **{f"col_{k}": v for k, v in table.items()})
-            os.replace(tmp, target)
+            from astrovader.data import StampSet
+            from astrovader.data.writers import write_stamps
+
+            write_stamps(StampSet(images=stamps, ids=np.array(ids), columns=table), out / "stamps.npz")
         else:
             (out / "stamps").mkdir(exist_ok=True)
             paths = [f"stamps/{i}.{args.format}" for i in ids]

@@ -13,12 +13,10 @@ readable by ``astrovader.data.load``. Existing outputs are never overwritten wit
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -59,16 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         s = generate_builtin(args.name, n=args.n, seed=args.seed, progress=not args.quiet)
         took = time.perf_counter() - t0
         if fmt == "npz":
-            out.parent.mkdir(parents=True, exist_ok=True)
-            arrays = {"images": s.images, "ids": s.ids}
-            if s.labels is not None:
-                arrays["labels"] = s.labels
-            if s.label_names is not None:
-                arrays["label_names"] = np.array(s.label_names)
-            arrays.update({f"col_{k}": v for k, v in s.columns.items()})
-            tmp = out.with_name(f".{out.stem}.tmp.npz")
-            np.savez(tmp, **arrays)
-            os.replace(tmp, out)
+            from astrovader.data.writers import write_stamps
+
+            write_stamps(s, out)
         else:
             write_shards(s, out, args.shard_size, overwrite=args.overwrite, progress=not args.quiet)
         print(f"builtin:{args.name}: {len(s)} stamps {s.shape} rendered in {took:.1f} s -> {out}")
