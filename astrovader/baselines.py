@@ -10,6 +10,8 @@ k-means on the raw pixels:
 * :func:`vae_gmm` -- astrovader's VAE (``recipe="vae"`` or ``"kl_annealing"``) + diagonal
   GMM on the encoder means (the initialisation step of classic VaDE, seed 000 sec. VI).
 * :func:`kmeans_pixels` -- k-means on the flattened pixels.
+* :func:`autoencoder_baselines` -- one plain autoencoder clustered by N2D (UMAP + GMM,
+  McConville et al. 2020) and by k-means on its codes.
 
 Every function is unsupervised and returns a :class:`BaselineResult`.
 """
@@ -27,7 +29,8 @@ from sklearn.mixture import GaussianMixture
 
 from astrovader.errors import AstrovaderError
 
-__all__ = ["BaselineResult", "pca_gmm", "dictionary_gmm", "vae_gmm", "kmeans_pixels", "BASELINES"]
+__all__ = ["BaselineResult", "pca_gmm", "dictionary_gmm", "vae_gmm", "autoencoder_baselines", "kmeans_pixels",
+           "BASELINES"]
 
 
 @dataclasses.dataclass
@@ -201,6 +204,41 @@ def kmeans_pixels(
     return BaselineResult("kmeans", km.labels_.astype(np.int64), flat, time.perf_counter() - t0, km, None)
 
 
+def _train_embedding(x: Any, cfg_or_j: Any, epochs: int | None, seed: int, recipe: str,
+                     beta: float | None = None, batch_size: int = 256, verbose: int = 0):
+    """Train astrovader's VAE (or, with ``beta=0``, a plain autoencoder) and encode ``x``.
+
+    Returns ``(latent means float64 (N, J), model, cfg)``.
+    """
+    from astrovader.config import ModelConfig, RunConfig, TrainConfig
+    from astrovader.training import train
+
+    arr = np.asarray(x, dtype=np.float32)
+    _flat(arr)
+    if isinstance(cfg_or_j, RunConfig):
+        cfg = RunConfig.from_dict(cfg_or_j.to_dict())
+    else:
+        cfg = RunConfig(
+            model=ModelConfig(architecture="mlp", latent_dim=int(cfg_or_j), n_clusters=10),
+            train=TrainConfig(),
+        )
+    cfg.model.input_shape = tuple(arr.shape[1:])
+    cfg.model.seed = seed
+    cfg.train.recipe = recipe
+    cfg.train.seed = seed
+    if beta is not None:
+        cfg.train.beta = float(beta)
+    if epochs is not None:
+        cfg.train.vae_epochs = int(epochs)
+        cfg.train.anneal_epochs = min(cfg.train.anneal_epochs, int(epochs))
+    cfg.validate()
+    model, _ = train(cfg, arr, verbose=verbose)
+    mu = np.asarray(model.encode(arr, batch_size=batch_size)[0], dtype=np.float64)
+    if not np.all(np.isfinite(mu)):
+        raise AstrovaderError("the baseline network produced NaN latents (training diverged); lower the learning rate")
+    return mu, model, cfg
+
+
 def vae_gmm(
     x: Any,
     cfg_or_j: Any = 21,
@@ -217,8 +255,8 @@ def vae_gmm(
 
     Args:
         x: stamps ``(N, H, W, C)`` float32.
-        cfg_or_j: a :class:`~astrovader.config.RunConfig` (its model/train settings are
-            used) or an int J (then the ``"mlp"`` architecture with defaults).
+        cfg_or_j: a :class:`~astrovader.config.RunConfig` (its model/train/data settings,
+            augmentation included, are used) or an int J (then the ``"mlp"`` architecture).
         n_clusters: K (default: ``cfg.model.n_clusters``, or 10 with an int J).
         epochs: VAE epochs (default: ``cfg.train.vae_epochs``).
         seed: seed of the network initialisation, training and mixture.
@@ -233,39 +271,58 @@ def vae_gmm(
         A :class:`BaselineResult` named ``"vae+gmm"`` (or ``"kl-vae+gmm"``), whose
         ``embedder`` is the trained VAE.
     """
-    from astrovader.config import ModelConfig, RunConfig, TrainConfig
-    from astrovader.training import train
-
-    arr = np.asarray(x, dtype=np.float32)
-    _flat(arr)
-    if isinstance(cfg_or_j, RunConfig):
-        cfg = RunConfig.from_dict(cfg_or_j.to_dict())
-    else:
-        cfg = RunConfig(
-            model=ModelConfig(architecture="mlp", latent_dim=int(cfg_or_j), n_clusters=10),
-            train=TrainConfig(),
-        )
-    k = int(n_clusters if n_clusters is not None else cfg.model.n_clusters)
-    _check_kj(len(arr), k)
-    cfg.model.n_clusters = k
-    cfg.model.input_shape = tuple(arr.shape[1:])
-    cfg.model.seed = seed
-    cfg.train.recipe = recipe
-    cfg.train.seed = seed
-    if epochs is not None:
-        cfg.train.vae_epochs = int(epochs)
-        cfg.train.anneal_epochs = min(cfg.train.anneal_epochs, int(epochs))
-    cfg.validate()
     t0 = time.perf_counter()
-    model, _ = train(cfg, arr, verbose=verbose)
-    mu, _ = model.encode(arr, batch_size=batch_size)
-    mu = np.asarray(mu, dtype=np.float64)
-    if not np.all(np.isfinite(mu)):
-        raise AstrovaderError("vae_gmm: the VAE produced NaN latents (training diverged); lower the learning rate")
+    mu, model, cfg = _train_embedding(x, cfg_or_j, epochs, seed, recipe, batch_size=batch_size, verbose=verbose)
+    k = int(n_clusters if n_clusters is not None else cfg.model.n_clusters)
+    _check_kj(len(mu), k)
     gmm = _gmm(mu, k, covariance_type, seed, n_init)
     labels = gmm.predict(mu)
     name = "vae+gmm" if recipe == "vae" else "kl-vae+gmm"
     return BaselineResult(name, labels, mu, time.perf_counter() - t0, gmm, model)
+
+
+def autoencoder_baselines(
+    x: Any,
+    cfg: Any,
+    n_clusters: int,
+    epochs: int | None = None,
+    seed: int = 0,
+    umap_neighbors: int = 20,
+    umap_components: int = 10,
+    n_init: int = 5,
+    verbose: int = 0,
+) -> list[BaselineResult]:
+    """One plain autoencoder, clustered two ways: N2D and k-means on its codes.
+
+    * ``"n2d"`` -- N2D (McConville et al. 2020): autoencoder -> UMAP(``umap_components``,
+      ``umap_neighbors``, min_dist 0) -> full-covariance GMM; what a user would pick
+      instead of VaDE today.
+    * ``"ae+kmeans"`` -- k-means on the autoencoder's codes (DEC's initialisation).
+
+    The autoencoder is the config's network trained with the reconstruction term only
+    (KL weight 0) for ``epochs`` (default: the recipe's pretraining length), on the same
+    stamps and augmentation as the VaDE run, so the comparison isolates what VaDE adds.
+
+    Returns:
+        ``[n2d, ae+kmeans]`` :class:`BaselineResult` s sharing the autoencoder (``embedder``).
+    """
+    from astrovader.mixture_init import cluster_latents
+
+    if epochs is None:
+        t = cfg.train
+        epochs = t.pretrain_epochs if t.recipe == "classic" else t.gamma_epochs if t.recipe == "s3vdc" else t.vae_epochs
+    t0 = time.perf_counter()
+    mu, model, _ = _train_embedding(x, cfg, epochs, seed, "vae", beta=0.0, verbose=verbose)
+    _check_kj(len(mu), n_clusters)
+    t_ae = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    init = cluster_latents(mu, n_clusters, method="umap", seed=seed, n_init=n_init,
+                           umap_neighbors=umap_neighbors, umap_components=umap_components)
+    n2d = BaselineResult("n2d", init.labels(), mu, t_ae + time.perf_counter() - t1, init, model)
+    t2 = time.perf_counter()
+    km = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit(mu)
+    akm = BaselineResult("ae+kmeans", km.labels_.astype(np.int64), mu, t_ae + time.perf_counter() - t2, km, model)
+    return [n2d, akm]
 
 
 BASELINES = {"pca+gmm": pca_gmm, "dl+gmm": dictionary_gmm, "kmeans": kmeans_pixels, "vae+gmm": vae_gmm}

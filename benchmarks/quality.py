@@ -288,7 +288,203 @@ def run_galaxies(args, log) -> list[str]:
     return [str(C.save_json(args.prefix + "galaxies", payload, args.results_dir))]
 
 
+# ----------------------------------------------------------------------------- clustering
+#: The shipped presets on their built-in sets (issue 9): data, score and targets.
+CLUSTERING_SETS: dict[str, dict[str, Any]] = {
+    "mnist5k": {"preset": "mnist-vade", "score": "acc_hungarian",
+                "targets": {"acc_mean": 0.90, "acc_sd": 0.02, "nan_runs": 0, "train_minutes": 20}},
+    "galaxies": {"preset": "galaxies", "score": "acc_hungarian",
+                 "targets": {"margin": 0.05, "nmi": 0.40, "nan_runs": 0}},
+    "transients": {"preset": "hits-vade-ar", "score": "acc_majority",
+                   "targets": {"acc_mean": 0.96, "margin": 0.02, "nan_runs": 0}},
+    "demo": {"preset": "demo", "score": "acc_majority",
+             "targets": {"acc_mean": 0.96, "margin": 0.02, "nan_runs": 0}},
+}
+CLUSTERING_METHODS = ("vade", "pca+gmm", "dl+gmm", "kmeans", "vae+gmm", "n2d", "ae+kmeans")
+
+
+def _init_epoch(t) -> int | None:
+    """First epoch after pretraining, when the recipe initialises the mixture."""
+    return {"classic": t.pretrain_epochs, "s3vdc": t.gamma_epochs}.get(t.recipe)
+
+
+def _snapshot_callback(x, epoch: int, seed: int, n_clusters: int, umap: dict, store: dict):
+    """Keras callback: at ``epoch`` (the mixture initialisation), cluster the pretrained latents.
+
+    Gives the N2D and AE + k-means scores of the VaDE run's *own* pretrained network
+    (``n2d [same AE]``), i.e. what the VaDE phase adds on top of its initialisation.
+    """
+    import keras
+
+    from astrovader.mixture_init import cluster_latents
+    from sklearn.cluster import KMeans
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_begin(self, e, logs=None):
+            if e != epoch:
+                return
+            mu = np.asarray(self.model.encode(x)[0], dtype=np.float64)
+            if not np.all(np.isfinite(mu)):
+                return
+            t0 = time.perf_counter()
+            store["n2d [same AE]"] = (cluster_latents(mu, n_clusters, "umap", seed=seed, **umap).labels(), mu,
+                                      time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            km = KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(mu)
+            store["ae+kmeans [same AE]"] = (km, mu, time.perf_counter() - t0)
+
+    return Snapshot()
+
+
+def _score_row(method: str, seed: int, y, labels, latents, seconds: float, **extra) -> dict[str, Any]:
+    from astrovader.evaluation import clustering_scores
+
+    return {"method": method, "seed": seed, "nan": False, "seconds": seconds,
+            **clustering_scores(y, labels, latents, max_silhouette=3000, seed=seed), **extra}
+
+
+def _vade_clustering_run(cfg, stamps, seed: int, log, workdir: Path) -> list[dict[str, Any]]:
+    """One seed of a preset through the CLI's code path (``runs.fit_run``), scored with labels."""
+    from astrovader import runs
+    from astrovader.errors import TrainingError
+    from astrovader.evaluation import reconstruction_mse
+
+    cfg = cfg.override("model", seed=seed).override("train", seed=seed)
+    x, y = stamps.images, stamps.labels
+    store: dict[str, Any] = {}
+    t = cfg.train
+    cbs = []
+    if _init_epoch(t) is not None:
+        umap = dict(umap_neighbors=t.umap_neighbors, umap_components=t.umap_components)
+        cbs.append(_snapshot_callback(x, _init_epoch(t), seed, cfg.model.n_clusters, umap, store))
+    t0 = time.perf_counter()
+    try:
+        model, _, run = runs.fit_run(cfg, workdir / f"seed{seed}", overwrite=True, verbose=0, stamps=stamps,
+                                     callbacks=cbs)
+    except TrainingError as exc:
+        log(f"    vade seed {seed}: NaN ({exc})")
+        return [{"method": "vade", "seed": seed, "nan": True, "error": str(exc),
+                 "train_seconds": time.perf_counter() - t0}]
+    train_s = time.perf_counter() - t0
+    hist = runs.read_history(run.history)
+    gamma = model.cluster_probabilities(x)
+    mu = model.encode(x)[0]
+    if not (np.all(np.isfinite(gamma)) and np.all(np.isfinite(mu))):
+        log(f"    vade seed {seed}: NaN in gamma/latents")
+        return [{"method": "vade", "seed": seed, "nan": True, "train_seconds": train_s}]
+    labels = gamma.argmax(1)
+    row = _score_row("vade", seed, y, labels, mu, train_s, train_seconds=train_s,
+                     epochs=len(hist.get("loss", [])), final_loss=float(hist["loss"][-1]),
+                     mse=float(reconstruction_mse(x, model.decode(mu)).mean()),
+                     decoder_variance_mean=float(np.mean(model.decoder_variance(x))),
+                     occupancy=np.bincount(labels, minlength=cfg.model.n_clusters).tolist())
+    rows = [row]
+    for name, (lab, z, sec) in store.items():
+        rows.append(_score_row(name, seed, y, lab, z, sec))
+    for r in rows:
+        log(f"    {r['method']} seed {seed}: acc_h={r.get('acc_hungarian', float('nan')):.4f} "
+            f"acc_maj={r.get('acc_majority', float('nan')):.4f} nmi={r.get('nmi', float('nan')):.4f} "
+            f"({r['seconds']:.0f}s)")
+    return rows
+
+
+def _plain(cfg):
+    """The preset's network without astrovader's invariances: what a user of N2D/VAE would train."""
+    cfg = cfg.override("model", rotation_invariant=False)
+    cfg = cfg.override("data", shift=0.0, rotate=0.0, flips=False, rot90=False)
+    return cfg
+
+
+def _baseline_rows(method: str, cfg, x, y, seed: int, log) -> list[dict[str, Any]]:
+    from astrovader import baselines as B
+
+    j, k = cfg.model.latent_dim, cfg.model.n_clusters
+    pre = _init_epoch(cfg.train) or cfg.train.total_epochs()
+    try:
+        if method == "pca+gmm":
+            res = [B.pca_gmm(x, j, k, seed=seed)]
+        elif method == "dl+gmm":
+            res = [B.dictionary_gmm(x, j, k, seed=seed)]
+        elif method == "kmeans":
+            res = [B.kmeans_pixels(x, k, seed=seed)]
+        elif method == "vae+gmm":
+            vcfg = _plain(cfg).override("model", decoder_variance=False,
+                                        reconstruction="mse" if cfg.model.reconstruction == "gaussian"
+                                        else cfg.model.reconstruction)
+            res = [B.vae_gmm(x, vcfg, k, epochs=pre, seed=seed)]
+        elif method in ("n2d", "ae+kmeans"):
+            t = cfg.train
+            res = [r for r in B.autoencoder_baselines(x, _plain(cfg), k, epochs=pre, seed=seed,
+                                                      umap_neighbors=t.umap_neighbors,
+                                                      umap_components=t.umap_components)]
+        else:
+            raise SystemExit(f"error: unknown method {method!r}; choose from {', '.join(CLUSTERING_METHODS)}")
+    except Exception as exc:  # a failed baseline is reported, not fatal
+        log(f"    {method} seed {seed}: failed ({exc})")
+        return [{"method": method, "seed": seed, "nan": True, "error": str(exc)}]
+    rows = []
+    for r in res:
+        z = None if r.name == "kmeans" else r.latents
+        rows.append(_score_row(r.name, seed, y, r.labels, z, r.seconds))
+        log(f"    {r.name} seed {seed}: acc_h={rows[-1]['acc_hungarian']:.4f} "
+            f"acc_maj={rows[-1]['acc_majority']:.4f} nmi={rows[-1]['nmi']:.4f} ({r.seconds:.0f}s)")
+    return rows
+
+
+def run_clustering(args, log, set_name: str) -> list[str]:
+    """VaDE (the shipped preset, CLI code path) beside every baseline on a built-in set.
+
+    Results go to ``clustering_<set>.json``; rows of methods not run now are kept from
+    an existing file, so VaDE and the baselines can run as separate (parallel) jobs.
+    """
+    import json
+    import tempfile
+
+    from astrovader.config import load_preset
+    from astrovader.data import load
+
+    spec = CLUSTERING_SETS[set_name]
+    t0 = time.perf_counter()
+    cfg = _shorten(load_preset(args.preset or spec["preset"]), args)
+    if args.n is not None:
+        cfg = cfg.override("data", n=args.n)
+    stamps = load(cfg.data)
+    if stamps.labels is None:
+        raise SystemExit(f"error: {cfg.data.spec} has no labels to score with")
+    if cfg.model.input_shape is None:
+        cfg.model.input_shape = tuple(int(s) for s in stamps.images.shape[1:])
+    x, y = stamps.images, np.asarray(stamps.labels)
+    methods = args.methods or list(CLUSTERING_METHODS)
+    log(f"{set_name}: {x.shape}, classes={np.bincount(y).tolist()}, preset={cfg.name}, "
+        f"epochs={cfg.train.total_epochs()}, methods={methods}")
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="astrovader-bench-") as tmp:
+        for s in args.seeds:
+            for m in methods:
+                if m == "vade":
+                    rows += _vade_clustering_run(cfg, stamps, s, log, Path(tmp))
+                else:
+                    rows += _baseline_rows(m, cfg, x, y, s, log)
+    name = f"{args.prefix}clustering_{set_name}"
+    path = args.results_dir / f"{name}.json"
+    ran = {r["method"] for r in rows} | set(methods)
+    if path.exists() and not args.quick:  # keep the other methods' rows from an earlier job
+        old = json.loads(path.read_text())
+        rows = [r for r in old.get("runs", []) if r["method"] not in ran
+                and not (r["method"].endswith("[same AE]") and "vade" in ran)] + rows
+    payload = {
+        "experiment": f"clustering_{set_name}", "set": set_name, "score": spec["score"],
+        "targets": spec["targets"],
+        "data": {"spec": cfg.data.spec, "n": int(len(x)), "shape": list(x.shape[1:]),
+                 "class_counts": np.bincount(y).tolist(), "label_names": list(stamps.label_names or [])},
+        "config": cfg.to_dict(), "seeds": list(args.seeds), "runs": rows,
+        "wall_seconds": time.perf_counter() - t0, "environment": C.environment(),
+    }
+    return [str(C.save_json(name, payload, args.results_dir))]
+
+
 EXPERIMENTS: dict[str, Callable] = {
+    **{f"clustering_{k}": (lambda args, log, _k=k: run_clustering(args, log, _k)) for k in CLUSTERING_SETS},
     "mnist5k": run_mnist5k,
     "transients": run_transients,
     "galaxies": run_galaxies,
@@ -304,6 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--experiments", default="mnist5k",
                    help=f"comma-separated experiments: {', '.join(EXPERIMENTS)} (default mnist5k)")
+    p.add_argument("--methods", default=None,
+                   help=f"clustering_*: comma-separated methods to run ({', '.join(CLUSTERING_METHODS)}; "
+                   "default all); rows of the others are kept from an existing result file")
     p.add_argument("--parts", default=",".join(TRANSIENT_PARTS),
                    help=f"transients parts to run: {', '.join(TRANSIENT_PARTS)} (default all)")
     p.add_argument("--seeds", type=C.int_list, default=[0, 1, 2, 3, 4],
@@ -339,6 +538,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.experiments = [e.strip() for e in args.experiments.split(",") if e.strip()]
     args.parts = [e.strip() for e in args.parts.split(",") if e.strip()]
+    if args.methods:
+        args.methods = [e.strip() for e in args.methods.split(",") if e.strip()]
+        bad = [m for m in args.methods if m not in CLUSTERING_METHODS]
+        if bad:
+            print(f"error: unknown method(s) {bad}; choose from {', '.join(CLUSTERING_METHODS)}", file=sys.stderr)
+            return 2
     bad = [e for e in args.experiments if e not in EXPERIMENTS]
     if bad:
         print(f"error: unknown experiment(s) {bad}; choose from {', '.join(EXPERIMENTS)}", file=sys.stderr)

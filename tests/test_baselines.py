@@ -75,3 +75,20 @@ def test_vae_gmm_smoke():
     assert res.name == "vae+gmm"
     assert res.labels.shape == (90,) and res.latents.shape == (90, 4)
     assert np.all(np.isfinite(res.latents))
+
+
+def test_autoencoder_baselines_share_one_plain_autoencoder():
+    from astrovader.baselines import autoencoder_baselines
+    from astrovader.config import ModelConfig, RunConfig, TrainConfig
+
+    x, y = _stamps(n_per=40)
+    cfg = RunConfig(model=ModelConfig(architecture="mlp", latent_dim=4, n_clusters=3, hidden_units=[32]),
+                    train=TrainConfig(recipe="classic", pretrain="ae", pretrain_epochs=30, batch_size=40,
+                                      learning_rate=3e-3))
+    n2d, akm = autoencoder_baselines(x, cfg, 3, seed=0, umap_neighbors=10, umap_components=2)
+    assert (n2d.name, akm.name) == ("n2d", "ae+kmeans")
+    assert n2d.embedder is akm.embedder and float(n2d.embedder.unit_kl_weight.numpy()) == 0.0  # a plain AE
+    assert int(n2d.embedder.optimizer.iterations.numpy()) == 30 * 3  # the recipe's pretraining length
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(y, n2d.labels) > 0.9 and adjusted_rand_score(y, akm.labels) > 0.9
