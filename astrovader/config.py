@@ -39,8 +39,9 @@ __all__ = [
 
 ARCHITECTURES = ("astrovader", "hits", "mlp", "chase")
 RECONSTRUCTIONS = ("mse", "bce", "gaussian")
-RECIPES = ("s3vdc", "classic", "kl_annealing", "vade", "vae")
+RECIPES = ("s3vdc", "classic", "kl_annealing", "vade", "vae", "supervised")
 INIT_METHODS = ("gmm", "umap")
+CLASSIFIER_ARCHITECTURES = ("deep_hits", "rcnn")  # supervised classifiers of seed 003 (astrovader.classifiers)
 MODEL_KINDS = ("auto", "ae", "vae", "vade")
 PRIORS = ("normal", "double_peak")
 PRIOR_LOSSES = ("bound", "approx", "aw", "pw")
@@ -75,6 +76,11 @@ class ModelConfig:
             stamp (Deep-HiTS cyclic pooling, seed 003), so latents and clusters ignore
             orientation; the reconstruction term marginalises the orientation. Square
             stamps only.
+        n_classes, dense_units, lstm_units, dropout, ensemble: the supervised
+            classifiers of seed 003 (``architecture: deep_hits`` or ``rcnn``, trained
+            with labels by ``train.recipe: supervised``, see :mod:`astrovader.classifiers`):
+            output classes, dense widths, LSTM width, dropout rate and the number of
+            ensemble members averaged (CAPE). An ``rcnn`` input_shape is ``(T, H, W, C)``.
         seed: seed for the sampling layers' SeedGenerators.
         kind: ``"auto"`` (the recipe decides: VAE or VaDE), ``"ae"`` (plain
             deterministic autoencoder, seed 001 SCAE), ``"vae"`` or ``"vade"``.
@@ -108,6 +114,11 @@ class ModelConfig:
     gamma_scaling: bool = False
     mc_samples: int = 0
     rotation_invariant: bool = False
+    n_classes: int = 2
+    dense_units: list = field(default_factory=lambda: [64, 64])
+    lstm_units: int = 64
+    dropout: float = 0.5
+    ensemble: int = 1
     seed: int = 0
     kind: str = "auto"
     latent_l1: float = 0.0
@@ -119,9 +130,9 @@ class ModelConfig:
     code_weight: float = 1.0
 
     def validate(self) -> "ModelConfig":
-        if self.architecture not in ARCHITECTURES:
+        if self.architecture not in ARCHITECTURES + CLASSIFIER_ARCHITECTURES:
             raise ConfigError(
-                f"model.architecture={self.architecture!r}: choose one of {', '.join(ARCHITECTURES)}"
+                f"model.architecture={self.architecture!r}: choose one of {', '.join(ARCHITECTURES + CLASSIFIER_ARCHITECTURES)}"
             )
         if self.reconstruction not in RECONSTRUCTIONS:
             raise ConfigError(
@@ -144,7 +155,7 @@ class ModelConfig:
             raise ConfigError("model.feature_dim must be >= 0 (0 = not hierarchical)")
         if self.input_shape is not None:
             shape = tuple(int(s) for s in self.input_shape)
-            if len(shape) != 3 or min(shape) < 1:
+            if len(shape) != (4 if self.architecture == "rcnn" else 3) or min(shape) < 1:
                 raise ConfigError(
                     f"model.input_shape={self.input_shape!r}: give (height, width, channels)"
                 )
@@ -179,6 +190,8 @@ class TrainConfig:
     means; ``init: umap`` clusters a UMAP embedding of them (N2D) and copies each
     cluster's latent moments into the prior. ``init_restarts`` > 1 repeats the
     clustering and keeps the most stable one (mean ARI with the others; no labels).
+    ``anchor_epochs`` > 0 anchors gamma to that initial clustering for the first VaDE
+    epochs, so the latent clusters take its shape before gamma is set free.
     """
 
     recipe: str = "s3vdc"
@@ -206,8 +219,11 @@ class TrainConfig:
     init_restarts: int = 1
     umap_neighbors: int = 20
     umap_components: int = 10
+    anchor_epochs: int = 0
     # KL annealing / plain VAE
     vae_epochs: int = 20
+    # supervised classifiers (seed 003; labels are used)
+    supervised_epochs: int = 20
     validation_fraction: float = 0.0
     seed: int = 0
     early_stopping: int = 0
@@ -220,6 +236,8 @@ class TrainConfig:
             return self.pretrain_epochs + self.vade_epochs
         if self.recipe == "vade":
             return self.vade_epochs
+        if self.recipe == "supervised":
+            return self.supervised_epochs
         return self.vae_epochs
 
     def validate(self) -> "TrainConfig":
@@ -229,6 +247,8 @@ class TrainConfig:
             raise ConfigError(f"train.pretrain={self.pretrain!r}: choose 'vae' or 'ae'")
         if self.init not in INIT_METHODS:
             raise ConfigError(f"train.init={self.init!r}: choose one of {', '.join(INIT_METHODS)}")
+        if int(self.anchor_epochs) < 0:
+            raise ConfigError("train.anchor_epochs must be >= 0")
         if int(self.init_restarts) < 1 or int(self.umap_neighbors) < 2 or int(self.umap_components) < 1:
             raise ConfigError("train.init_restarts, train.umap_components must be >= 1 and "
                               "train.umap_neighbors >= 2")
@@ -304,6 +324,12 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         self.model.validate()
         self.train.validate()
+        if (self.model.architecture in CLASSIFIER_ARCHITECTURES) != (self.train.recipe == "supervised"):
+            raise ConfigError(f"model.architecture={self.model.architecture!r} with train.recipe="
+                              f"{self.train.recipe!r}: the classifiers ({', '.join(CLASSIFIER_ARCHITECTURES)}) "
+                              "train with recipe 'supervised', and only they do")
+        if int(self.model.n_classes) < 2 or int(self.model.ensemble) < 1:
+            raise ConfigError("model.n_classes must be >= 2 and model.ensemble >= 1")
         return self
 
     def to_dict(self) -> dict:

@@ -50,6 +50,7 @@ class MixtureInit:
         method: ``"gmm"`` or ``"umap"``.
         scores: per restart, its mean ARI agreement with the other restarts.
         chosen: index of the kept restart.
+        index: rows of the training stamps that were clustered (``None``: all of them).
     """
 
     responsibilities: np.ndarray
@@ -59,6 +60,7 @@ class MixtureInit:
     method: str
     scores: list
     chosen: int
+    index: np.ndarray | None = None
 
     def labels(self) -> np.ndarray:
         return self.responsibilities.argmax(1)

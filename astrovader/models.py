@@ -118,13 +118,17 @@ class VAE(keras.Model):
         return list(self._trackers.values())
 
     # ------------------------------------------------------------------ loss
-    def _kl_terms(self, z, z_mean, z_log_var):
+    def _kl_terms(self, z, z_mean, z_log_var, anchor=None):
         """Return (kl_unit, kl_gmm) per example; the VAE has no mixture term."""
         kl_unit = losses.unit_gaussian_kl(z_mean, z_log_var)
         return kl_unit, ops.zeros_like(kl_unit)
 
-    def compute_terms(self, x, training=False):
-        """All per-example loss terms for a batch ``x`` (dict of ``(batch,)`` tensors)."""
+    def compute_terms(self, x, training=False, anchor=None):
+        """All per-example loss terms for a batch ``x`` (dict of ``(batch,)`` tensors).
+
+        ``anchor`` (VaDE only): ``(batch, K)`` target responsibilities mixed into gamma
+        with the weight ``anchor_weight`` (see :meth:`VaDE._kl_terms`).
+        """
         z_mean, z_log_var = self.encoder(x, training=training)
         z = self.sampling([z_mean, z_log_var])
         x_hat = self.decoder(z, training=training)
@@ -132,7 +136,7 @@ class VAE(keras.Model):
         recon_fn = (losses.orientation_marginal_reconstruction if self.rotation_invariant
                     else losses.reconstruction_loss)
         recon = recon_fn(self.reconstruction, x, x_hat, log_var)
-        kl_unit, kl_gmm = self._kl_terms(z, z_mean, z_log_var)
+        kl_unit, kl_gmm = self._kl_terms(z, z_mean, z_log_var, anchor)
         total = recon + self.unit_kl_weight * kl_unit + self.gmm_kl_weight * kl_gmm
         elbo = -(recon + self._elbo_kl(kl_unit, kl_gmm))
         dec_var = ops.exp(ops.reshape(log_var, (-1,))) if log_var is not None else ops.ones_like(recon)
@@ -155,8 +159,10 @@ class VAE(keras.Model):
 
     def train_step(self, data):
         x = _images(data)
+        # per-stamp anchor responsibilities, only from a dict batch built for it (never labels)
+        anchor = data.get("anchor") if isinstance(data, dict) else None
         with tf.GradientTape() as tape:
-            terms = self.compute_terms(x, training=True)
+            terms = self.compute_terms(x, training=True, anchor=anchor)
             loss = tf.nn.compute_average_loss(terms["loss"])
             if self.losses:
                 loss = loss + tf.nn.scale_regularization_loss(tf.add_n(self.losses))
@@ -272,13 +278,30 @@ class VaDE(VAE):
         self.prior = GaussianMixturePrior(self.n_clusters, self.latent_dim, seed=self.seed,
                                           name="prior")
         self.gamma_layer = ClusterProbabilities(minmax_scaling=gamma_scaling, name="gamma")
+        self.anchor_weight = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                             name="anchor_weight")
 
     def _build_extra(self):
         self.prior.build((None, self.latent_dim))
 
-    def _kl_terms(self, z, z_mean, z_log_var):
+    def _kl_terms(self, z, z_mean, z_log_var, anchor=None):
+        """Unit and mixture KL; gamma is pulled towards ``anchor`` when one is given.
+
+        Mathematical details::
+
+            g = (1 - w) gamma(z) + w r,   w = anchor_weight, r = anchor responsibilities
+
+        so with w = 1 the mixture KL pulls each latent towards the components its
+        (unsupervised) initial cluster assigned it, making the latent clusters as
+        compact and separated as that clustering before gamma is set free (w = 0).
+        """
         kl_unit = losses.unit_gaussian_kl(z_mean, z_log_var)
         log_gamma = self.gamma_layer(self.prior(z), return_log=True)
+        if anchor is not None:
+            w = ops.clip(self.anchor_weight, 1e-12, 1.0 - 1e-7)
+            log_r = ops.log(ops.maximum(ops.cast(anchor, log_gamma.dtype), 1e-12))
+            log_gamma = ops.logaddexp(ops.log(1.0 - w) + log_gamma, ops.log(w) + log_r)
+            log_gamma = log_gamma - ops.logsumexp(log_gamma, axis=-1, keepdims=True)
         kl_gmm = losses.gmm_kl(z_mean, z_log_var, log_gamma, self.prior.means,
                                self.prior.log_vars, self.prior.log_pi())
         return kl_unit, kl_gmm

@@ -28,17 +28,20 @@ __all__ = [
     "ClassicVaDE",
     "KLAnnealing",
     "NaNGuard",
+    "AnchorTargets",
     "fit_gmm_prior",
     "recipe_callbacks",
 ]
 
 
-def _take(data, n_points: int, rng: np.random.Generator) -> np.ndarray:
-    """Up to ``n_points`` stamps drawn without replacement from an array or a tf.data set."""
+def _take(data, n_points: int, rng: np.random.Generator):
+    """Up to ``n_points`` stamps drawn without replacement from an array or a tf.data set,
+    and their row numbers in an array (``None``: all rows, or a dataset)."""
     if isinstance(data, np.ndarray):
         if n_points >= len(data):
-            return data
-        return data[np.sort(rng.choice(len(data), n_points, replace=False))]
+            return data, None
+        index = np.sort(rng.choice(len(data), n_points, replace=False))
+        return data[index], index
     parts, count = [], 0
     for batch in data:
         batch = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -46,7 +49,7 @@ def _take(data, n_points: int, rng: np.random.Generator) -> np.ndarray:
         count += len(parts[-1])
         if count >= n_points:
             break
-    return np.concatenate(parts)[:n_points]
+    return np.concatenate(parts)[:n_points], None
 
 
 def fit_gmm_prior(model, data, n_points: int | None = None, uniform_pi: bool = False,
@@ -73,27 +76,94 @@ def fit_gmm_prior(model, data, n_points: int | None = None, uniform_pi: bool = F
         the :class:`~astrovader.mixture_init.MixtureInit` that was copied into the prior.
     """
     rng = np.random.default_rng(seed)
-    x = _take(data, n_points or (len(data) if isinstance(data, np.ndarray) else 10**9), rng)
+    x, index = _take(data, n_points or (len(data) if isinstance(data, np.ndarray) else 10**9), rng)
     z_mean, _ = model.encode(x, batch_size=batch_size)
-    return init_prior(model, z_mean, method=method, uniform_pi=uniform_pi, seed=seed, n_init=n_init,
+    init = init_prior(model, z_mean, method=method, uniform_pi=uniform_pi, seed=seed, n_init=n_init,
                       n_restarts=restarts, umap_neighbors=umap_neighbors, umap_components=umap_components)
+    init.index = index
+    return init
+
+
+class AnchorTargets:
+    """Per-stamp target responsibilities r ``(N, K)``, shared by a recipe and the input pipeline.
+
+    The recipe fills them with the initial clustering of the training stamps
+    (:meth:`fill`); the pipeline looks up the rows of each batch (:meth:`lookup`) and the
+    model mixes them into gamma with the weight ``anchor_weight`` (see
+    :meth:`astrovader.models.VaDE._kl_terms`). No labels are involved: r comes from the
+    unsupervised initialisation only.
+    """
+
+    def __init__(self, n: int, n_clusters: int):
+        self.values = np.full((int(n), int(n_clusters)), 1.0 / n_clusters, dtype=np.float32)
+        self.filled = False
+
+    def lookup(self, index) -> np.ndarray:
+        return self.values[np.asarray(index)]
+
+    def fill(self, model, data: np.ndarray, init=None, batch_size: int = 256) -> None:
+        """Rows the initialisation clustered get its responsibilities, the others the prior's gamma.
+
+        Without ``init`` (a resumed run) every row gets the current prior's gamma.
+        """
+        index = None if init is None else init.index
+        if init is not None and index is None:
+            self.values[:] = init.responsibilities
+        else:
+            self.values[:] = model.cluster_probabilities(data, mc_samples=0, batch_size=batch_size)
+            if init is not None:
+                self.values[index] = init.responsibilities
+        self.filled = True
 
 
 class _WeightSchedule(keras.callbacks.Callback):
-    """Base: subclasses return ``(unit_weight, gmm_weight)`` for an epoch."""
+    """Base: subclasses return ``(unit_weight, gmm_weight)`` for an epoch.
+
+    Recipes that initialise a mixture (``init_epoch`` is not ``None``) can *anchor* the
+    first ``anchor_epochs`` VaDE epochs to that initialisation: with an
+    :class:`AnchorTargets` ``anchor`` the model's ``anchor_weight`` is 1 during those
+    epochs and 0 otherwise.
+    """
+
+    init_epoch: int | None = None
+    anchor: AnchorTargets | None = None
+    anchor_epochs: int = 0
 
     def weights_for_epoch(self, epoch: int) -> tuple[float, float]:
         raise NotImplementedError
 
+    def _initialise(self, epoch: int) -> None:
+        """Fit the mixture at ``init_epoch`` (once: a resumed run keeps its prior)."""
+        if self.init_epoch is None or epoch < self.init_epoch:
+            return
+        init = None
+        if float(self.model.prior.initialized.numpy()) < 0.5:
+            if self.data is None:
+                raise ValueError(f"{type(self).__name__} needs the training data for the mixture initialisation")
+            init = self.fit_prior()
+        anchoring = epoch < self.init_epoch + self.anchor_epochs
+        if self.anchor is not None and anchoring and (init is not None or not self.anchor.filled):
+            self.anchor.fill(self.model, self.data, init)
+
+    def fit_prior(self):
+        raise NotImplementedError
+
     def on_epoch_begin(self, epoch, logs=None):
+        self._initialise(epoch)
         unit, gmm = self.weights_for_epoch(epoch)
         self.model.unit_kl_weight.assign(unit)
         self.model.gmm_kl_weight.assign(gmm)
+        if hasattr(self.model, "anchor_weight"):
+            start = self.init_epoch if self.init_epoch is not None else 0
+            on = self.anchor is not None and start <= epoch < start + self.anchor_epochs
+            self.model.anchor_weight.assign(1.0 if on else 0.0)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["unit_kl_weight"] = float(self.model.unit_kl_weight.numpy())
             logs["gmm_kl_weight"] = float(self.model.gmm_kl_weight.numpy())
+            if hasattr(self.model, "anchor_weight"):
+                logs["anchor_weight"] = float(self.model.anchor_weight.numpy())
 
 
 class S3VDC(_WeightSchedule):
@@ -120,14 +190,20 @@ class S3VDC(_WeightSchedule):
         seed: seed of the GMM initialisation.
         init: keyword arguments of :func:`fit_gmm_prior` choosing the initialisation
             (``method``, ``restarts``, ``umap_neighbors``, ``umap_components``).
+        anchor, anchor_epochs: :class:`AnchorTargets` of the training stamps (``data``
+            must then be that array) and the number of epochs after the initialisation
+            during which gamma is anchored to it (see :class:`_WeightSchedule`).
     """
 
     def __init__(self, data=None, gamma_epochs: int = 100, gmm_batches: int = 200,
                  anneal_epochs: int = 25, static_epochs: int = 25, periods: int = 5,
                  beta: float = 0.01, power: float = 3.0, gmm_weight: float = 1.0,
-                 batch_size: int = 100, seed: int = 0, init: dict | None = None):
+                 batch_size: int = 100, seed: int = 0, init: dict | None = None,
+                 anchor: AnchorTargets | None = None, anchor_epochs: int = 0):
         super().__init__()
         self.init = dict(init or {})
+        self.anchor, self.anchor_epochs = anchor, int(anchor_epochs)
+        self.init_epoch = int(gamma_epochs)
         self.data = data
         self.gamma_epochs = int(gamma_epochs)
         self.gmm_batches = int(gmm_batches)
@@ -154,13 +230,9 @@ class S3VDC(_WeightSchedule):
             w = 1.0
         return 0.0, self.gmm_weight * w
 
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch >= self.gamma_epochs and float(self.model.prior.initialized.numpy()) < 0.5:
-            if self.data is None:
-                raise ValueError("S3VDC needs the training data for the GMM initialisation")
-            fit_gmm_prior(self.model, self.data, self.gmm_batches * self.batch_size,
-                          seed=self.seed, batch_size=self.batch_size, **self.init)
-        super().on_epoch_begin(epoch, logs)
+    def fit_prior(self):
+        return fit_gmm_prior(self.model, self.data, self.gmm_batches * self.batch_size,
+                             seed=self.seed, batch_size=self.batch_size, **self.init)
 
 
 class ClassicVaDE(_WeightSchedule):
@@ -173,12 +245,16 @@ class ClassicVaDE(_WeightSchedule):
         uniform_pi: initialise pi = 1/K (seed 000) instead of the fitted weights.
         seed: seed of the GMM fit.
         init: keyword arguments of :func:`fit_gmm_prior` choosing the initialisation.
+        anchor, anchor_epochs: see :class:`S3VDC`.
     """
 
     def __init__(self, data=None, pretrain_epochs: int = 80, pretrain: str = "vae",
-                 uniform_pi: bool = True, seed: int = 0, init: dict | None = None):
+                 uniform_pi: bool = True, seed: int = 0, init: dict | None = None,
+                 anchor: AnchorTargets | None = None, anchor_epochs: int = 0):
         super().__init__()
         self.init = dict(init or {})
+        self.anchor, self.anchor_epochs = anchor, int(anchor_epochs)
+        self.init_epoch = int(pretrain_epochs)
         if pretrain not in ("vae", "ae"):
             raise ValueError("pretrain must be 'vae' or 'ae'")
         self.data = data
@@ -192,12 +268,8 @@ class ClassicVaDE(_WeightSchedule):
             return (1.0 if self.pretrain == "vae" else 0.0), 0.0
         return 0.0, 1.0
 
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch >= self.pretrain_epochs and float(self.model.prior.initialized.numpy()) < 0.5:
-            if self.data is None:
-                raise ValueError("ClassicVaDE needs the training data for the GMM fit")
-            fit_gmm_prior(self.model, self.data, None, uniform_pi=self.uniform_pi, seed=self.seed, **self.init)
-        super().on_epoch_begin(epoch, logs)
+    def fit_prior(self):
+        return fit_gmm_prior(self.model, self.data, None, uniform_pi=self.uniform_pi, seed=self.seed, **self.init)
 
 
 class KLAnnealing(_WeightSchedule):
@@ -251,16 +323,22 @@ class NaNGuard(keras.callbacks.Callback):
             self._good = [np.array(w) for w in self.model.get_weights()]
 
 
-def recipe_callbacks(train_cfg: TrainConfig, data=None) -> list[keras.callbacks.Callback]:
-    """The weight-schedule callback(s) for ``train_cfg.recipe`` plus a :class:`NaNGuard`."""
+def recipe_callbacks(train_cfg: TrainConfig, data=None, anchor: AnchorTargets | None = None
+                     ) -> list[keras.callbacks.Callback]:
+    """The weight-schedule callback(s) for ``train_cfg.recipe`` plus a :class:`NaNGuard`.
+
+    ``anchor``: the :class:`AnchorTargets` of ``data`` (an array) that the input pipeline
+    feeds to the model, for ``train.anchor_epochs`` > 0.
+    """
     t = train_cfg
     init = dict(method=t.init, restarts=t.init_restarts, umap_neighbors=t.umap_neighbors,
                 umap_components=t.umap_components)
+    anchoring = dict(anchor=anchor, anchor_epochs=t.anchor_epochs)
     if t.recipe == "s3vdc":
         sched = S3VDC(data, t.gamma_epochs, t.gmm_batches, t.anneal_epochs, t.static_epochs,
-                      t.periods, t.beta, t.anneal_power, t.gmm_weight, t.batch_size, t.seed, init)
+                      t.periods, t.beta, t.anneal_power, t.gmm_weight, t.batch_size, t.seed, init, **anchoring)
     elif t.recipe == "classic":
-        sched = ClassicVaDE(data, t.pretrain_epochs, t.pretrain, t.uniform_pi, t.seed, init)
+        sched = ClassicVaDE(data, t.pretrain_epochs, t.pretrain, t.uniform_pi, t.seed, init, **anchoring)
     elif t.recipe == "kl_annealing":
         sched = KLAnnealing(t.anneal_epochs)
     elif t.recipe == "vae":

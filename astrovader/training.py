@@ -19,7 +19,7 @@ from astrovader.config import RunConfig
 from astrovader.data import make_dataset
 from astrovader.errors import AstrovaderError, TrainingError
 from astrovader.models import build_model
-from astrovader.schedules import NaNGuard, recipe_callbacks
+from astrovader.schedules import AnchorTargets, NaNGuard, recipe_callbacks
 
 __all__ = ["get_strategy", "train", "make_optimizer", "compile_model", "fit_recipe", "model_kind"]
 
@@ -126,14 +126,22 @@ def fit_recipe(model, cfg: RunConfig, x_train, x_val=None, callbacks=(), gmm_dat
     t = cfg.train
     replicas = model.distribute_strategy.num_replicas_in_sync
     train_ds = x_train
+    anchor = None
     if isinstance(x_train, np.ndarray):
+        # gamma anchoring looks up each stamp's initial responsibilities by row number
+        anchored = int(t.anchor_epochs) > 0 and hasattr(model, "anchor_weight") and gmm_data is None
         train_ds = make_dataset(x_train, t.batch_size, shuffle=True, seed=t.seed, replicas=replicas,
                                 augment_flips=cfg.data.flips, augment_rot90=cfg.data.rot90,
-                                augment_shift=cfg.data.shift, augment_rotate=cfg.data.rotate)
+                                augment_shift=cfg.data.shift, augment_rotate=cfg.data.rotate,
+                                with_index=anchored)
+        if anchored:
+            anchor = AnchorTargets(len(x_train), model.n_clusters)
+            train_ds = train_ds.map(lambda d: {"x": d["x"], "anchor": tf.ensure_shape(
+                tf.numpy_function(anchor.lookup, [d["index"]], tf.float32), [None, model.n_clusters])})
     val_ds = x_val
     if isinstance(x_val, np.ndarray):
         val_ds = make_dataset(x_val, min(t.batch_size, len(x_val)), shuffle=False, replicas=replicas)
-    cbs = recipe_callbacks(t, x_train if gmm_data is None else gmm_data)
+    cbs = recipe_callbacks(t, x_train if gmm_data is None else gmm_data, anchor)
     guard = next(c for c in cbs if isinstance(c, NaNGuard))
     if int(getattr(t, "early_stopping", 0)) > 0 and val_ds is not None:  # seed 001: early stopping
         cbs.append(keras.callbacks.EarlyStopping("val_loss", patience=int(t.early_stopping),

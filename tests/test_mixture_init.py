@@ -107,3 +107,61 @@ def test_train_config_rejects_unknown_init():
 
     with pytest.raises(ConfigError, match="train.init"):
         TrainConfig(init="spectral").validate()
+
+
+def test_anchor_mixes_targets_into_gamma_in_log_space():
+    from astrovader import losses
+
+    cfg = ModelConfig(architecture="mlp", input_shape=(4, 4, 1), latent_dim=2, n_clusters=3, hidden_units=[8])
+    model = build_model(cfg)
+    rng = np.random.default_rng(0)
+    z_mean = rng.normal(size=(6, 2)).astype("float32")
+    z_log_var = rng.normal(-1, 0.1, size=(6, 2)).astype("float32")
+    r = np.eye(3, dtype="float32")[[0, 1, 2, 0, 1, 2]]
+    prior = model.prior
+    lp, m, v = (np.asarray(prior.log_pi()), np.asarray(prior.means), np.asarray(prior.log_vars))
+
+    def kl_with(log_g):
+        return np.asarray(losses.gmm_kl(z_mean, z_log_var, log_g, m, v, lp))
+
+    model.anchor_weight.assign(0.0)
+    free = np.asarray(model._kl_terms(z_mean, z_mean, z_log_var, None)[1])
+    np.testing.assert_allclose(np.asarray(model._kl_terms(z_mean, z_mean, z_log_var, r)[1]), free, rtol=1e-5)
+    model.anchor_weight.assign(1.0)  # gamma := the targets (hard: no NaN from 0 log 0)
+    on = np.asarray(model._kl_terms(z_mean, z_mean, z_log_var, r)[1])
+    np.testing.assert_allclose(on, kl_with(np.log(np.maximum(r, 1e-12))), rtol=1e-4, atol=1e-4)
+    model.anchor_weight.assign(0.5)  # the mixture (gamma + r) / 2
+    gamma = np.asarray(model.gamma_layer(prior(z_mean)))
+    half = np.asarray(model._kl_terms(z_mean, z_mean, z_log_var, r)[1])
+    np.testing.assert_allclose(half, kl_with(np.log(0.5 * gamma + 0.5 * r)), rtol=1e-4, atol=1e-4)
+
+
+def test_anchored_training_follows_the_initial_clustering_without_labels():
+    """Anchoring feeds each stamp its own initial responsibilities (looked up by row)."""
+    from astrovader.config import RunConfig
+    from astrovader.schedules import AnchorTargets
+    from astrovader.training import train
+
+    rng = np.random.default_rng(0)
+    protos = rng.uniform(size=(3, 4, 4, 1))
+    y = np.repeat(np.arange(3), 30)
+    x = (protos[y] + 0.05 * rng.normal(size=(90, 4, 4, 1))).astype("float32")
+    cfg = RunConfig(model=ModelConfig(architecture="mlp", latent_dim=2, n_clusters=3, hidden_units=[16]),
+                    train=TrainConfig(recipe="classic", pretrain="ae", pretrain_epochs=3, vade_epochs=3,
+                                      anchor_epochs=2, batch_size=30, init="gmm", uniform_pi=False))
+    seen = []
+    real_fill = AnchorTargets.fill
+
+    def spy(self, model, data, init=None, batch_size=256):
+        real_fill(self, model, data, init, batch_size)
+        seen.append((data.shape, self.values.copy(), None if init is None else init.responsibilities))
+
+    AnchorTargets.fill = spy
+    try:
+        model, hist = train(cfg, x, verbose=0)
+    finally:
+        AnchorTargets.fill = real_fill
+    assert len(seen) == 1 and seen[0][0] == x.shape
+    np.testing.assert_allclose(seen[0][1], seen[0][2], rtol=1e-6, atol=1e-7)  # every row: its own initial responsibilities
+    assert hist.history["anchor_weight"] == [0.0, 0.0, 0.0, 1.0, 1.0, 0.0]
+    assert np.all(np.isfinite(hist.history["loss"]))

@@ -257,6 +257,7 @@ def make_dataset(
     drop_remainder: bool = False,
     shuffle_buffer: int | None = None,
     replicas: int = 1,
+    with_index: bool = False,
 ):
     """The training ``tf.data.Dataset`` (images only; labels are never used in training).
 
@@ -286,9 +287,11 @@ def make_dataset(
             input's last short batch, are left out): an empty per-replica batch crashes
             TensorFlow's fused kernels and Keras builds its metrics from the first batch,
             which must split evenly.
+        with_index: (arrays only) yield ``{"x": batch, "index": row numbers}`` so per-stamp
+            training targets can be looked up (:mod:`astrovader.schedules` anchoring).
 
     Returns:
-        A dataset of float32 batches ``(b, H, W, C)``, prefetched.
+        A dataset of float32 batches ``(b, H, W, C)`` (or the dicts above), prefetched.
     """
     import tensorflow as tf
 
@@ -308,7 +311,8 @@ def make_dataset(
         if images.ndim != 4 or len(images) == 0:
             raise DataError(f"make_dataset: expected non-empty stamps (N, H, W, C), got shape {images.shape}")
         shape = images.shape[1:]
-        ds = tf.data.Dataset.from_tensor_slices(images)
+        ds = tf.data.Dataset.from_tensor_slices(
+            {"x": images, "index": np.arange(len(images), dtype=np.int64)} if with_index else images)
         buffer = shuffle_buffer or len(images)
         shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     flips = bool(cfg.flips if (augment_flips is None and cfg is not None) else augment_flips)
@@ -335,16 +339,22 @@ def make_dataset(
             drop_remainder = True
         batch_size = max(replicas, int(batch_size) // replicas * replicas)
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+    if with_index and cfg is not None and not isinstance(images, np.ndarray):
+        raise DataError("with_index needs the stamps as an array")
+
+    def on_images(fn):  # apply an image transform to the batch, or to the "x" of a dict batch
+        return (lambda d, s: {**d, "x": fn(d["x"], s)}) if with_index else fn
+
     if flips or rot:
         rnd = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)
         ds = tf.data.Dataset.zip((ds, rnd)).map(
-            lambda x, s: _augment(x, s, flips, rot), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
+            on_images(lambda x, s: _augment(x, s, flips, rot)), num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True)
     if shift > 0 or angle > 0:
         rnd = tf.data.Dataset.random(seed=int(seed) + 1, rerandomize_each_iteration=True)
         ds = tf.data.Dataset.zip((ds, rnd)).map(
-            lambda x, s: _affine(x, s, shift, angle), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
+            on_images(lambda x, s: _affine(x, s, shift, angle)), num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True)
     opts = tf.data.Options()
     opts.experimental_distribute.auto_shard_policy = shard_policy
     return ds.with_options(opts).prefetch(tf.data.AUTOTUNE)
