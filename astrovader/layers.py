@@ -290,9 +290,8 @@ class CyclicPooling(layers.Layer):
     """Average the features of the 4 rotated copies: (4B, F...) -> (B, F...) (seed 003, cyclic avg. pool)."""
 
     def call(self, h):
-        shape = ops.shape(h)
-        parts = ops.reshape(h, (4, shape[0] // 4, *h.shape[1:]))
-        return ops.mean(parts, axis=0)
+        a, b, c, d = ops.split(h, 4, axis=0)  # works with unknown (retraced) feature shapes
+        return (a + b + c + d) / 4.0
 
     def compute_output_shape(self, input_shape):
         b = input_shape[0]
