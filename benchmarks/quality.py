@@ -312,7 +312,8 @@ def _snapshot_callback(x, epoch: int, seed: int, n_clusters: int, umap: dict, st
     """Keras callback: at ``epoch`` (the mixture initialisation), cluster the pretrained latents.
 
     Gives the N2D and AE + k-means scores of the VaDE run's *own* pretrained network
-    (``n2d [same AE]``), i.e. what the VaDE phase adds on top of its initialisation.
+    (``n2d [same AE]``) and the initialised prior's clusters (``vade at init``), i.e. what
+    the VaDE phase adds on top of its initialisation. Runs after the recipe's callback.
     """
     import keras
 
@@ -332,6 +333,9 @@ def _snapshot_callback(x, epoch: int, seed: int, n_clusters: int, umap: dict, st
             t0 = time.perf_counter()
             km = KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(mu)
             store["ae+kmeans [same AE]"] = (km, mu, time.perf_counter() - t0)
+            if float(self.model.prior.initialized.numpy()) > 0.5:  # the recipe initialised it just before
+                t0 = time.perf_counter()
+                store["vade at init [same AE]"] = (self.model.predict_clusters(x), mu, time.perf_counter() - t0)
 
     return Snapshot()
 
