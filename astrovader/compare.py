@@ -121,19 +121,23 @@ def latent_roc(latents: np.ndarray, labels: np.ndarray, positive=1, train_fracti
 
 
 def latent_baselines(images: np.ndarray, n_components: int, names=BASELINES, batch_size: int = 256,
-                     seed: int = 0) -> dict[str, np.ndarray]:
+                     seed: int = 0, fit_on: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Latent codes from the mini-batch linear baselines of seed 001 sec. 3.
 
     ``ipca``: :class:`sklearn.decomposition.IncrementalPCA` fitted batch by batch
     (``partial_fit``); ``sdl``: :class:`sklearn.decomposition.MiniBatchDictionaryLearning`
     (online sparse dictionary learning, Mairal et al. 2009), codes by LASSO-LARS.
 
+    Args:
+        fit_on: stamps to fit the baselines on (default: ``images``); ``images`` are then encoded.
+
     Returns:
-        ``{name: (N, n_components) codes}``.
+        ``{name: (N, n_components) codes}`` of ``images``.
     """
     from sklearn.decomposition import IncrementalPCA, MiniBatchDictionaryLearning
 
-    x = _flat(images).astype(np.float32)
+    xe = _flat(images).astype(np.float32)
+    x = xe if fit_on is None else _flat(fit_on).astype(np.float32)
     out = {}
     for name in names:
         if name == "ipca":
@@ -143,12 +147,12 @@ def latent_baselines(images: np.ndarray, n_components: int, names=BASELINES, bat
                 pca.partial_fit(x[i:i + bs])
             if not hasattr(pca, "components_"):
                 pca.fit(x)
-            out[name] = pca.transform(x)
+            out[name] = pca.transform(xe)
         elif name == "sdl":
             dl = MiniBatchDictionaryLearning(n_components=int(n_components), alpha=0.1, batch_size=int(batch_size),
                                              max_iter=20, random_state=seed, transform_algorithm="lasso_lars",
                                              transform_alpha=0.1)
-            out[name] = dl.fit(x).transform(x)
+            out[name] = dl.fit(x).transform(xe)
         else:
             raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
     return out
