@@ -11,6 +11,9 @@ The SavedModel is loadable with ``tf.saved_model.load(path)`` (or
   component ids ``cluster`` (int32, ``(n,)``) and noise ``eps`` (``(n, J)``); pass
   ``cluster = -1`` to use the unit-Gaussian prior of a VAE.
 * ``decoder_variance(x)`` -> ``{"variance"}``
+
+A Deep-HiTS / RCNN classifier (seed 003) gets one signature, ``classify`` -> ``{"probabilities",
+"label"}`` (:func:`astrovader.supervised.export_classifier`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,12 @@ def export_saved_model(model, out_dir: str | os.PathLike, overwrite: bool = Fals
         out_dir: destination folder; it must not exist unless ``overwrite``.
         overwrite: replace an existing export.
     """
+    from astrovader.classifiers import is_classifier
+
+    if is_classifier(model):
+        from astrovader.supervised import export_classifier
+
+        return export_classifier(model, out_dir, overwrite=overwrite)
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise AstrovaderError(f"{out_dir}: already exists and is not empty; choose another "

@@ -155,6 +155,7 @@ class Run:
         if self._model is None:
             import keras
 
+            import astrovader.classifiers  # noqa: F401  (registers the classifiers' layers)
             import astrovader.models  # noqa: F401  (registers the serialisable classes)
 
             self.require_model()
@@ -293,6 +294,8 @@ def scale_epochs(train: TrainConfig, total: int) -> TrainConfig:
         t.vade_epochs = total - t.pretrain_epochs
     elif t.recipe == "vade":
         t.vade_epochs = total
+    elif t.recipe == "supervised":
+        t.supervised_epochs = total
     else:
         t.vae_epochs = total
     if t.total_epochs() != total:  # a recipe whose phases this function does not know yet
@@ -463,6 +466,11 @@ def fit_run(cfg: RunConfig | None, out: str | os.PathLike, *, resume: bool = Fal
             done = _truncate_history(run)
             log.info(f"resuming {run.path} after epoch {done} of {cfg.train.total_epochs()}")
         run.cfg = cfg
+        if cfg.train.recipe == "supervised":  # Deep-HiTS / RCNN classifiers (seed 003), trained with labels
+            from astrovader.supervised import fit_classifier_run
+
+            model, stamps = fit_classifier_run(cfg, run, strategy=dist, verbose=verbose, data=stamps)
+            return model, stamps, run
         if stamps is None:
             stamps = _load_stamps(cfg.data)
         images = stamps.images
@@ -544,6 +552,10 @@ def evaluate_run(run: Run | str | os.PathLike, data: str | None = None, n: int |
     run = _open(run)
     with run.lock():
         cfg, model = run.cfg, run.model
+        if cfg.train.recipe == "supervised":  # classifiers: accuracy, F1, DET curve, confusion matrix
+            from astrovader.supervised import evaluate_classifier_run
+
+            return evaluate_classifier_run(run, data, n, data_set=stamps)
         if stamps is None:
             stamps = _load_stamps(data_config(cfg.data, spec=data, n=n))
         x = conform(stamps.images, cfg.model.input_shape, source=stamps.source)
@@ -717,6 +729,10 @@ def predict_run(run: Run | str | os.PathLike, data: str, out: str | os.PathLike,
         elif out.exists():
             raise AstrovaderError(f"{out} exists; use --overwrite or another --out")
         cfg, model = run.cfg, run.model
+        if cfg.train.recipe == "supervised":  # classifiers: id, label, class probabilities
+            from astrovader.supervised import predict_classifier_run
+
+            return predict_classifier_run(run, data, out)
         k = getattr(model, "n_clusters", None)
         j = int(cfg.model.latent_dim)
         dc = data_config(cfg.data, spec=data)
