@@ -96,7 +96,8 @@ def build_deep_hits(input_shape: Sequence[int] = (21, 21, 1), n_classes: int = 2
     """
     h, w, c = (int(s) for s in input_shape)
     if rotation_invariant and h != w:
-        raise ValueError(f"the rotation-invariant Deep-HiTS CNN needs square stamps, got {h}x{w}: crop them (data.crop)")
+        raise ValueError(f"the rotation-invariant Deep-HiTS CNN needs square stamps, got {h}x{w}: "
+                         "crop them (data.crop)")
     if len(filters) < 2:
         raise ValueError("model.filters: give at least 2 conv layers for deep_hits")
     reg = keras.regularizers.L2(l2) if l2 else None
@@ -194,7 +195,8 @@ def build_classifier(cfg) -> keras.Model:
     if cfg.architecture == "rcnn":
         return build_rcnn(cfg.input_shape, cfg.n_classes, cfg.filters, cfg.dense_units, cfg.lstm_units,
                           cfg.dropout, cfg.leaky_slope, cfg.l2)
-    raise ValueError(f"model.architecture={cfg.architecture!r} is not a classifier; choose one of {', '.join(CLASSIFIER_KINDS)}")
+    raise ValueError(f"model.architecture={cfg.architecture!r} is not a classifier; "
+                     f"choose one of {', '.join(CLASSIFIER_KINDS)}")
 
 
 def compile_classifier(model: keras.Model, learning_rate: float = 1e-3, clipnorm: float | None = None) -> keras.Model:

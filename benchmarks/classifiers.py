@@ -59,6 +59,11 @@ def thin_det(det: dict | None, points: int = 200) -> dict | None:
     return {k: [v[i] for i in idx] for k, v in det.items()}
 
 
+def _det_fields(scores: dict) -> dict:
+    """The (thinned) DET curve and the false-negative rate at a false-positive rate <= 1%, from the full curve."""
+    return {"det": thin_det(scores.get("det")), "fnr_at_fpr_1pct": _det_at(scores, 0.01)}
+
+
 def run_deep_hits(args, log: Callable[[str], None]) -> dict[str, Any]:
     from astrovader.classifier_baselines import pixel_boosting
     from astrovader.classifiers import predict_proba
@@ -84,7 +89,7 @@ def run_deep_hits(args, log: Callable[[str], None]) -> dict[str, Any]:
         s = classification_scores(y[te], p, raw.label_names)
         row = {"seed": seed, "method": "deep-hits", "train_seconds": time.time() - t0,
                **{k: s[k] for k in ("accuracy", "precision", "recall", "f1", "macro_f1", "confusion")},
-               "subtype_accuracy": group_accuracy(y[te], p.argmax(1), sub[te]), "det": thin_det(s.get("det"))}
+               "subtype_accuracy": group_accuracy(y[te], p.argmax(1), sub[te]), **_det_fields(s)}
         runs.append(row)
         log(f"  seed {seed}: deep-hits accuracy {row['accuracy']:.4f} ({row['train_seconds']:.0f} s)")
         t0 = time.time()
@@ -92,14 +97,14 @@ def run_deep_hits(args, log: Callable[[str], None]) -> dict[str, Any]:
         s = classification_scores(y[te], pb, raw.label_names)
         runs.append({"seed": seed, "method": "hgb-pixels", "train_seconds": time.time() - t0,
                      **{k: s[k] for k in ("accuracy", "precision", "recall", "f1", "macro_f1", "confusion")},
-                     "subtype_accuracy": group_accuracy(y[te], pb.argmax(1), sub[te]), "det": thin_det(s.get("det"))})
+                     "subtype_accuracy": group_accuracy(y[te], pb.argmax(1), sub[te]), **_det_fields(s)})
         log(f"  seed {seed}: HGB pixels accuracy {s['accuracy']:.4f}")
     if len(probas) > 1:  # CAPE: average of the seeds' models on the same held-out stamps
         p = np.mean(probas, axis=0)
         s = classification_scores(y[te], p, raw.label_names)
         runs.append({"seed": "all", "method": f"cape-{len(probas)}",
                      **{k: s[k] for k in ("accuracy", "precision", "recall", "f1", "macro_f1", "confusion")},
-                     "subtype_accuracy": group_accuracy(y[te], p.argmax(1), sub[te]), "det": thin_det(s.get("det"))})
+                     "subtype_accuracy": group_accuracy(y[te], p.argmax(1), sub[te]), **_det_fields(s)})
         log(f"  CAPE ({len(probas)} models): accuracy {s['accuracy']:.4f}")
     return {"experiment": "classifiers_deep_hits", "seeds": args.seeds, "config": cfg.to_dict(),
             "data": {"spec": "builtin:transients", "n": n, "n_train": len(tr), "n_held_out": len(te),
@@ -126,6 +131,17 @@ def run_rcnn(args, log: Callable[[str], None]) -> dict[str, Any]:
         f"fine-tuning, {len(rest)} scored; {cfg.train.supervised_epochs} epochs")
     runs = []
     keys = ("accuracy", "macro_f1", "confusion", "per_class")
+
+    def payload(rows):
+        return {"experiment": "classifiers_rcnn", "seeds": [r["seed"] for r in rows if r["method"] == "rcnn"],
+                "config": cfg.to_dict(),
+                "data": {"spec": "builtin:sequences", "n": len(seqs), "n_train": len(tr), "n_held_out": len(te),
+                         "shifted_spec": "builtin:sequences-shifted", "n_shifted": len(shifted),
+                         "n_fine_tune": len(ft), "n_shifted_scored": len(rest),
+                         "label_fraction": args.label_fraction, "label_names": seqs.label_names,
+                         "max_epochs": int(seqs.images.shape[1])},
+                "fine_tune_epochs": args.fine_tune_epochs, "runs": rows}
+
     for seed in args.seeds:
         cfg.train.seed = cfg.model.seed = seed
         t0 = time.time()
@@ -147,12 +163,9 @@ def run_rcnn(args, log: Callable[[str], None]) -> dict[str, Any]:
         runs.append({"seed": seed, "method": "lc-features-rf", "train_seconds": time.time() - t0,
                      **{k: s[k] for k in keys}, "shifted_before": {k: before[k] for k in keys}})
         log(f"  seed {seed}: light-curve RF macro F1 {s['macro_f1']:.3f}, acc {s['accuracy']:.3f}")
-    return {"experiment": "classifiers_rcnn", "seeds": args.seeds, "config": cfg.to_dict(),
-            "data": {"spec": "builtin:sequences", "n": len(seqs), "n_train": len(tr), "n_held_out": len(te),
-                     "shifted_spec": "builtin:sequences-shifted", "n_shifted": len(shifted),
-                     "n_fine_tune": len(ft), "n_shifted_scored": len(rest), "label_fraction": args.label_fraction,
-                     "label_names": seqs.label_names, "max_epochs": int(seqs.images.shape[1])},
-            "fine_tune_epochs": args.fine_tune_epochs, "runs": runs}
+        if getattr(args, "save_partial", None):  # a result per finished seed, in case the run is cut short
+            args.save_partial(payload(runs))
+    return payload(runs)
 
 
 # ----------------------------------------------------------------------------- RESULTS.md
@@ -195,7 +208,7 @@ def _render_deep_hits(name: str, data: dict[str, Any]) -> list[str]:
            "|---|---|---|---|---|---|---|"]
     ref = {"deep-hits": "DH 99.45 ± 0.02 / 99.37 / 99.55 / 99.45"}
     for meth, rs in groups.items():
-        fnr = [v for v in (_det_at(r, 0.01) for r in rs) if v is not None]
+        fnr = [v for v in (r.get("fnr_at_fpr_1pct", _det_at(r, 0.01)) for r in rs) if v is not None]
         out.append(f"| {meth} | {C.pm(_vals(rs, 'accuracy'), 4)} | {C.pm(_vals(rs, 'precision'), 4)} | "
                    f"{C.pm(_vals(rs, 'recall'), 4)} | {C.pm(_vals(rs, 'f1'), 4)} | {C.pm(fnr, 4)} | "
                    f"{ref.get(meth, 'CAPE 99.53 ± 0.01' if meth.startswith('cape') else '–')} |")
@@ -206,7 +219,8 @@ def _render_deep_hits(name: str, data: dict[str, Any]) -> list[str]:
             "|---|" + "---|" * len(subtypes)]
     for meth, rs in groups.items():
         out.append(f"| {meth} | " + " | ".join(
-            C.fmt(float(np.mean([r["subtype_accuracy"][s]["accuracy"] for r in rs if s in r.get("subtype_accuracy", {})])))
+            C.fmt(float(np.mean([r["subtype_accuracy"][s]["accuracy"] for r in rs
+                                 if s in r.get("subtype_accuracy", {})])))
             for s in subtypes) + " |")
     acc = C.mean_sd(_vals(groups.get("deep-hits", []), "accuracy"))[0]
     target = data.get("targets", {}).get("accuracy_mean", 0.985)
@@ -271,13 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--experiments", nargs="+", choices=sorted(EXPERIMENTS), default=sorted(EXPERIMENTS),
                    help="experiments to run (default: all)")
-    p.add_argument("--seeds", type=C.int_list, default=[0, 1, 2, 3, 4], help="comma-separated seeds (default: 0,1,2,3,4)")
+    p.add_argument("--seeds", type=C.int_list, default=[0, 1, 2, 3, 4],
+                   help="comma-separated seeds (default: 0,1,2,3,4)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the preset's)")
     p.add_argument("--width", type=float, default=1.0,
                    help="multiply the presets' conv filter counts by this (default: 1 = the presets' widths)")
     p.add_argument("--n-transients", type=int, default=8000, help="builtin:transients stamps (default: %(default)s)")
     p.add_argument("--n-sequences", type=int, default=2100, help="builtin:sequences objects (default: %(default)s)")
-    p.add_argument("--n-shifted", type=int, default=1400, help="builtin:sequences-shifted objects (default: %(default)s)")
+    p.add_argument("--n-shifted", type=int, default=1400,
+                   help="builtin:sequences-shifted objects (default: %(default)s)")
     p.add_argument("--label-fraction", type=float, default=0.01,
                    help="fraction of the shifted set labelled for fine-tuning (default: %(default)s)")
     p.add_argument("--fine-tune-epochs", type=int, default=30, help="fine-tuning epochs (default: %(default)s)")
@@ -291,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.quick:
         args.seeds, args.epochs, args.width = args.seeds[:1] if len(args.seeds) < 5 else [0], 1, 0.25
-        args.n_transients, args.n_sequences, args.n_shifted, args.fine_tune_epochs = 60, 42, 28, 1
+        args.n_transients, args.n_sequences, args.n_shifted, args.fine_tune_epochs = 40, 21, 14, 1
         args.label_fraction = 0.1
     results_dir = args.results_dir or (Path(tempfile.mkdtemp(prefix="av-bench-")) if args.quick else C.RESULTS_DIR)
 
@@ -300,9 +316,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for name in args.experiments:
         t0 = time.time()
+
+        def save_partial(payload, t0=t0):
+            payload.update(wall_seconds=time.time() - t0, quick=bool(args.quick), width=args.width, partial=True)
+            C.save_json(payload["experiment"], payload, results_dir)
+
+        args.save_partial = save_partial
         payload = EXPERIMENTS[name](args, log)
         payload.update(wall_seconds=time.time() - t0, environment=C.environment(), quick=bool(args.quick),
-                       width=args.width)
+                       width=args.width, partial=False)
         path = C.save_json(payload["experiment"], payload, results_dir)
         log(f"wrote {path}")
     if not args.quick and results_dir == C.RESULTS_DIR:
