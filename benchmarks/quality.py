@@ -2,8 +2,9 @@
 
 Experiments (pick with ``--experiments``; each writes ``benchmarks/results/<name>.json``):
 
-* ``mnist5k`` -- MLP VaDE (``mnist-vade`` preset, shortened) on the 5,000 real MNIST digits,
-  several seeds: Hungarian ACC / NMI / ARI mean +- sd, number of NaN runs, wall time.
+* ``clustering_<set>`` (``mnist5k``, ``galaxies``, ``transients``, ``demo``) -- the shipped
+  preset of each built-in set through the CLI's code path (``runs.fit_run``), several seeds,
+  beside PCA/DL/VAE + GMM, k-means, N2D and AE + k-means (issue 9); ``--methods`` picks rows.
 * ``transients`` -- seed 000 Table I analogues on simulated 21x21 HiTS-like stamps
   (``hits-vade-ar`` preset, shortened): ACC vs K at J = 21 (``k``), ACC vs J at K = 10
   (``j``), VaDE vs PCA/DL/VAE/k-means baselines (``baselines``), auto-regularisation on vs
@@ -129,32 +130,6 @@ def _shorten(cfg, args, **train_over):
     if args.learning_rate is not None:
         cfg.train.final_learning_rate = None
     return cfg
-
-
-# ----------------------------------------------------------------------------- mnist5k
-def run_mnist5k(args, log) -> list[str]:
-    from astrovader.config import load_preset
-
-    t0 = time.perf_counter()
-    x, y = C.load_stamps("builtin:mnist5k", n=args.n, seed=0, scaling="minmax")
-    cfg = _shorten(load_preset("mnist-vade"), args)
-    if cfg.model.reconstruction == "bce" and cfg.model.output_activation == "sigmoid":
-        # The BCE loss takes logits and the model applies the sigmoid itself; a sigmoid
-        # output layer on top would squash the outputs to [0.5, 0.73].
-        cfg = cfg.override("model", output_activation="linear")
-    log(f"mnist5k: {x.shape} recipe={cfg.train.recipe} epochs={cfg.train.total_epochs()}")
-    runs = [_strip(_vade_run(cfg, x, y, s, log)) for s in args.seeds]
-    payload = {
-        "experiment": "mnist5k",
-        "data": {"spec": "builtin:mnist5k", "n": int(len(x)), "shape": list(x.shape[1:])},
-        "config": cfg.to_dict(),
-        "runs": runs,
-        "summary": _summary(runs, ("acc_hungarian", "acc_majority", "nmi", "ari", "silhouette", "train_seconds")),
-        "wall_seconds": time.perf_counter() - t0,
-        "targets": {"acc_mean": 0.95, "acc_sd": 0.01, "nan_runs": 0},
-        "environment": C.environment(),
-    }
-    return [str(C.save_json(args.prefix + "mnist5k", payload, args.results_dir))]
 
 
 # ----------------------------------------------------------------------------- transients
@@ -461,7 +436,26 @@ def run_clustering(args, log, set_name: str) -> list[str]:
     methods = args.methods or list(CLUSTERING_METHODS)
     log(f"{set_name}: {x.shape}, classes={np.bincount(y).tolist()}, preset={cfg.name}, "
         f"epochs={cfg.train.total_epochs()}, methods={methods}")
+    name = f"{args.prefix}clustering_{set_name}"
+    path = args.results_dir / f"{name}.json"
     rows: list[dict[str, Any]] = []
+
+    def save() -> str:  # after every seed, so an interrupted job keeps what it measured
+        # re-read: a parallel job may have written other methods' rows meanwhile
+        old = json.loads(path.read_text()).get("runs", []) if path.exists() and not args.quick else []
+        ran = {r["method"] for r in rows} | set(methods)
+        kept = [r for r in old if r["method"] not in ran
+                and not (r["method"].endswith("[same AE]") and "vade" in ran)]  # other jobs' rows
+        payload = {
+            "experiment": f"clustering_{set_name}", "set": set_name, "score": spec["score"],
+            "targets": spec["targets"],
+            "data": {"spec": cfg.data.spec, "n": int(len(x)), "shape": list(x.shape[1:]),
+                     "class_counts": np.bincount(y).tolist(), "label_names": list(stamps.label_names or [])},
+            "config": cfg.to_dict(), "seeds": sorted({r["seed"] for r in kept + rows}), "runs": kept + rows,
+            "wall_seconds": time.perf_counter() - t0, "environment": C.environment(),
+        }
+        return str(C.save_json(name, payload, args.results_dir))
+
     with tempfile.TemporaryDirectory(prefix="astrovader-bench-") as tmp:
         for s in args.seeds:
             for m in methods:
@@ -469,27 +463,12 @@ def run_clustering(args, log, set_name: str) -> list[str]:
                     rows += _vade_clustering_run(cfg, stamps, s, log, Path(tmp))
                 else:
                     rows += _baseline_rows(m, cfg, x, y, s, log)
-    name = f"{args.prefix}clustering_{set_name}"
-    path = args.results_dir / f"{name}.json"
-    ran = {r["method"] for r in rows} | set(methods)
-    if path.exists() and not args.quick:  # keep the other methods' rows from an earlier job
-        old = json.loads(path.read_text())
-        rows = [r for r in old.get("runs", []) if r["method"] not in ran
-                and not (r["method"].endswith("[same AE]") and "vade" in ran)] + rows
-    payload = {
-        "experiment": f"clustering_{set_name}", "set": set_name, "score": spec["score"],
-        "targets": spec["targets"],
-        "data": {"spec": cfg.data.spec, "n": int(len(x)), "shape": list(x.shape[1:]),
-                 "class_counts": np.bincount(y).tolist(), "label_names": list(stamps.label_names or [])},
-        "config": cfg.to_dict(), "seeds": list(args.seeds), "runs": rows,
-        "wall_seconds": time.perf_counter() - t0, "environment": C.environment(),
-    }
-    return [str(C.save_json(name, payload, args.results_dir))]
+            written = save()
+    return [written]
 
 
 EXPERIMENTS: dict[str, Callable] = {
     **{f"clustering_{k}": (lambda args, log, _k=k: run_clustering(args, log, _k)) for k in CLUSTERING_SETS},
-    "mnist5k": run_mnist5k,
     "transients": run_transients,
     "galaxies": run_galaxies,
 }
@@ -502,8 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Clustering-quality benchmarks (seed 000 Table I, seed 004 sec. 4.1); "
         "writes benchmarks/results/<name>.json and regenerates benchmarks/RESULTS.md.",
     )
-    p.add_argument("--experiments", default="mnist5k",
-                   help=f"comma-separated experiments: {', '.join(EXPERIMENTS)} (default mnist5k)")
+    p.add_argument("--experiments", default="clustering_mnist5k",
+                   help=f"comma-separated experiments: {', '.join(EXPERIMENTS)} (default clustering_mnist5k)")
     p.add_argument("--methods", default=None,
                    help=f"clustering_*: comma-separated methods to run ({', '.join(CLUSTERING_METHODS)}; "
                    "default all); rows of the others are kept from an existing result file")
