@@ -95,10 +95,13 @@ def test_n_too_large_and_unknown_name():
 
 
 def test_missing_optional_package_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "galsim", None)  # import galsim -> ImportError
-    with pytest.raises(DataError, match=r"needs the package 'galsim'.*astrovader\[sim\]") as e:
-        load("builtin:galaxies", n=8)
+    monkeypatch.setitem(sys.modules, "skimage", None)  # import skimage -> ImportError
+    with pytest.raises(DataError, match=r"needs the package 'skimage'.*astrovader\[sim\]") as e:
+        load("builtin:hdf", n=7)
     assert "\n" not in str(e.value)
+    monkeypatch.setitem(sys.modules, "galsim", None)  # a broken install: galsim is a requirement
+    with pytest.raises(DataError, match=r"needs the package 'galsim'; pip install galsim"):
+        load("builtin:galaxies", n=8)
 
 
 def test_data_config_cache_dir(tmp_path):
