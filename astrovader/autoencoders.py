@@ -54,7 +54,7 @@ class AE(VAE):
     decodes N(0, I) draws -- an AE has no prior, so these are only a look at the decoder.
     """
 
-    def compute_terms(self, x, training=False):
+    def compute_terms(self, x, training=False, anchor=None):  # anchor: VaDE only, unused
         z_mean, _ = self.encoder(x, training=training)
         x_hat = self.decoder(z_mean, training=training)
         recon = losses.reconstruction_loss(self.reconstruction, x, x_hat, None)
@@ -82,7 +82,7 @@ class DoublePeakVAE(VAE):
         self.prior_m = float(prior_m)
         self.prior_s = float(prior_s)
 
-    def _kl_terms(self, z, z_mean, z_log_var):
+    def _kl_terms(self, z, z_mean, z_log_var, anchor=None):
         kl = priors.prior_loss(self.prior_loss, z_mean, z_log_var, self.prior_m, self.prior_s)
         return kl, ops.zeros_like(kl)
 
@@ -117,7 +117,7 @@ class HierarchicalVAE(DoublePeakVAE):
         self.code_decoder = decoder.get_layer("code_decoder")
         self.ae_decoder = decoder.get_layer("ae_decoder")
 
-    def compute_terms(self, x, training=False):
+    def compute_terms(self, x, training=False, anchor=None):  # anchor: VaDE only, unused
         codes = self.ae_encoder(x, training=training)
         x_ae = self.ae_decoder(codes, training=training)
         recon_x = losses.reconstruction_loss("mse", x, x_ae, None)
