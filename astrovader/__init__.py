@@ -62,6 +62,7 @@ def __getattr__(name):
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     if name in ("data", "evaluation", "baselines", "selection", "layers", "losses", "networks",
                 "tuning", "distributed", "schedules", "export", "training", "models", "config",
-                "explore", "explore_plots", "runs", "locks", "report", "plots"):
+                "explore", "explore_plots", "runs", "locks", "report", "plots",
+                "classifiers", "supervised", "classifier_baselines"):
         return importlib.import_module(f"astrovader.{name}")
     raise AttributeError(f"module 'astrovader' has no attribute {name!r}")
