@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from astrovader.cli._common import labels_of, load_stamps, notice
-from astrovader.cli.train import add_config_flags, resolve_config
+from astrovader.cli._common import add_config_flags, labels_of, load_stamps, notice, resolve_config
 
 __all__ = ["add_parser", "run"]
 
