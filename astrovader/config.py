@@ -76,6 +76,9 @@ class ModelConfig:
             stamp (Deep-HiTS cyclic pooling, seed 003), so latents and clusters ignore
             orientation; the reconstruction term marginalises the orientation. Square
             stamps only.
+        components_per_cluster: m diagonal Gaussians per cluster (over-clustering then
+            merging): the prior has K x m components and gamma of a cluster is the sum over
+            its components, so clusters that are not Gaussian in latent space keep their shape.
         n_classes, dense_units, lstm_units, dropout, ensemble: the supervised
             classifiers of seed 003 (``architecture: deep_hits`` or ``rcnn``, trained
             with labels by ``train.recipe: supervised``, see :mod:`astrovader.classifiers`):
@@ -114,6 +117,7 @@ class ModelConfig:
     gamma_scaling: bool = False
     mc_samples: int = 0
     rotation_invariant: bool = False
+    components_per_cluster: int = 1
     n_classes: int = 2
     dense_units: list = field(default_factory=lambda: [64, 64])
     lstm_units: int = 64
@@ -144,6 +148,8 @@ class ModelConfig:
         if self.reconstruction == "bce" and self.output_activation:
             raise ConfigError("model.reconstruction=bce: the decoder returns logits, so leave "
                               "model.output_activation empty (decode() applies the sigmoid)")
+        if int(self.components_per_cluster) < 1:
+            raise ConfigError("model.components_per_cluster must be a positive integer")
         if int(self.mc_samples) < 0:
             raise ConfigError("model.mc_samples must be >= 0 (0 = gamma at the posterior mean)")
         for name, choices in (("kind", MODEL_KINDS), ("prior", PRIORS), ("prior_loss", PRIOR_LOSSES)):

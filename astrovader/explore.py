@@ -240,7 +240,7 @@ def tour(model, x: np.ndarray, gamma: np.ndarray | None = None, latents: np.ndar
         raise ValueError(f"steps={steps} must be >= 0")
     gamma, latents = _gamma_and_latents(model, x, gamma, latents)
     objects = cluster_stops(gamma)
-    means = np.asarray(model.prior.means, dtype=np.float32)
+    means = np.asarray(model.cluster_means(), dtype=np.float32)
     points = np.where(objects[:, None] >= 0, latents[np.maximum(objects, 0)], means)
     order = shortest_route(points, exact_max=exact_max)
     legs = list(zip(order, order[1:] + order[:1])) if len(order) >= 3 else list(zip(order, order[1:]))
@@ -249,7 +249,7 @@ def tour(model, x: np.ndarray, gamma: np.ndarray | None = None, latents: np.ndar
         path.append(interpolate(points[a], points[b], steps + 2)[1:])
         stops.append(stops[-1] + steps + 1)
     z = np.concatenate(path).astype(np.float32)
-    pi = np.asarray(model.prior.pi(), dtype=np.float64)
+    pi = np.asarray(model.cluster_weights(), dtype=np.float64)
     length = float(sum(np.linalg.norm(points[a] - points[b]) for a, b in legs))
     return Tour(clusters=np.asarray(order), objects=objects[order], pi=pi[order], z=z,
                 images=np.asarray(model.decode(z)), stops=np.asarray(stops), length=length)
@@ -404,10 +404,12 @@ class FilteredSamples:
 
 
 def _gamma_of_z(model, z: np.ndarray) -> np.ndarray:
+    """p(cluster | z) ``(N, K)`` (a cluster's components summed)."""
     log_joint = np.asarray(model.prior(z), dtype=np.float64)
     log_joint -= log_joint.max(1, keepdims=True)
     g = np.exp(log_joint)
-    return g / g.sum(1, keepdims=True)
+    g = g / g.sum(1, keepdims=True)
+    return g.reshape(len(g), model.n_clusters, -1).sum(2)
 
 
 def filtered_samples(model, n: int, cluster: int | None = None, min_gamma: float = 0.9,
@@ -443,9 +445,9 @@ def filtered_samples(model, n: int, cluster: int | None = None, min_gamma: float
     if cluster is not None and not 0 <= int(cluster) < k_count:
         raise AstrovaderError(f"cluster {cluster}: the model has {k_count} clusters (0..{k_count - 1})")
     rng = np.random.default_rng(seed)
-    pi = np.asarray(model.prior.pi(), dtype=np.float64)
-    means = np.asarray(model.prior.means, dtype=np.float64)
-    sigmas = np.exp(0.5 * np.asarray(model.prior.log_vars, dtype=np.float64))
+    pi = np.asarray(model.cluster_weights(), dtype=np.float64)
+    means = np.asarray(model.cluster_means(), dtype=np.float64)  # each cluster's heaviest component
+    sigmas = np.exp(0.5 * np.asarray(model.cluster_log_vars(), dtype=np.float64))
     max_draws = int(max_draws or max(10000, 1000 * n))
     kept_z, kept_c, kept_g, draws = [], [], [], 0
     while sum(len(c) for c in kept_c) < n and draws < max_draws:

@@ -37,7 +37,8 @@ from sklearn.mixture import GaussianMixture
 from astrovader.config import INIT_METHODS
 from astrovader.errors import AstrovaderError
 
-__all__ = ["MixtureInit", "INIT_METHODS", "cluster_latents", "medoid", "moments", "init_prior"]
+__all__ = ["MixtureInit", "INIT_METHODS", "cluster_latents", "medoid", "moments", "split_components",
+           "init_prior"]
 
 
 @dataclasses.dataclass
@@ -122,10 +123,38 @@ def medoid(labelings: list) -> tuple[int, list[float]]:
     return int(np.argmax(scores)), scores
 
 
+def split_components(z: np.ndarray, labels: np.ndarray, n_clusters: int, m: int, seed: int = 0,
+                     variance_floor: float = 1e-3):
+    """m diagonal Gaussians per cluster: a GMM fitted to each cluster's latents (over-clustering).
+
+    Returns ``(weights (K m,), means (K m, J), variances (K m, J))`` ordered cluster by
+    cluster; weight = cluster fraction x sub-component weight. A cluster with fewer than
+    ``2 m`` members is repeated at its own moments with a negligible weight.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    floor = variance_floor * (z.var(0) + 1e-12)
+    w_out, m_out, v_out = [], [], []
+    for k in range(n_clusters):
+        zk = z[labels == k]
+        frac = max(len(zk), 1) / len(z)
+        if len(zk) >= 2 * m:
+            g = GaussianMixture(m, covariance_type="diag", reg_covar=1e-6, random_state=seed, n_init=2).fit(zk)
+            w, mu, var = g.weights_, g.means_, g.covariances_
+        else:  # too few members to split
+            mu = np.repeat((zk.mean(0) if len(zk) else z.mean(0))[None], m, 0)
+            var = np.repeat((zk.var(0) if len(zk) > 1 else z.var(0))[None], m, 0)
+            w = np.r_[1.0, np.full(m - 1, 1e-6)]
+        w_out.append(frac * w / w.sum())
+        m_out.append(mu)
+        v_out.append(var + floor)
+    w = np.maximum(np.concatenate(w_out), 1e-8)
+    return w / w.sum(), np.concatenate(m_out), np.concatenate(v_out)
+
+
 def cluster_latents(z: np.ndarray, n_clusters: int, method: str = "umap", seed: int = 0,
                     n_restarts: int = 1, n_init: int = 5, umap_components: int = 10,
                     umap_neighbors: int = 20, umap_min_dist: float = 0.0,
-                    variance_floor: float = 1e-3) -> MixtureInit:
+                    variance_floor: float = 1e-3, components_per_cluster: int = 1) -> MixtureInit:
     """Cluster latent means and return the mixture moments in latent space (no labels).
 
     Args:
@@ -137,6 +166,8 @@ def cluster_latents(z: np.ndarray, n_clusters: int, method: str = "umap", seed: 
         n_init: GMM restarts within one clustering (best likelihood kept).
         umap_components, umap_neighbors, umap_min_dist: UMAP settings (N2D: 10, 20, 0).
         variance_floor: see :func:`moments`.
+        components_per_cluster: m > 1 describes each found cluster by m diagonal
+            Gaussians (:func:`split_components`); the moments then have K m rows.
 
     Returns:
         A :class:`MixtureInit`.
@@ -161,6 +192,9 @@ def cluster_latents(z: np.ndarray, n_clusters: int, method: str = "umap", seed: 
             runs.append(_gmm(u, n_clusters, "full", s, n_init).predict_proba(u))
             params.append(moments(z, runs[-1], variance_floor))
     best, scores = medoid([r.argmax(1) for r in runs])
+    if components_per_cluster > 1:
+        params[best] = split_components(z, runs[best].argmax(1), n_clusters, components_per_cluster, seed,
+                                        variance_floor)
     return MixtureInit(runs[best], *params[best], method, scores, best)
 
 
@@ -174,7 +208,9 @@ def init_prior(model, z: np.ndarray, method: str = "umap", uniform_pi: bool = Fa
         uniform_pi: set pi = 1/K (seed 000 sec. VI) instead of the cluster weights.
         **kwargs: passed to :func:`cluster_latents`.
     """
-    init = cluster_latents(z, model.n_clusters, method=method, **kwargs)
-    weights = np.full(model.n_clusters, 1.0 / model.n_clusters) if uniform_pi else init.weights
+    m = getattr(model, "components_per_cluster", 1)
+    init = cluster_latents(z, model.n_clusters, method=method, components_per_cluster=m, **kwargs)
+    k = len(init.weights)
+    weights = np.full(k, 1.0 / k) if uniform_pi else init.weights
     model.prior.set_parameters(weights, init.means, init.variances)
     return init

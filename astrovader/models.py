@@ -270,12 +270,13 @@ class VaDE(VAE):
     """
 
     def __init__(self, encoder, decoder, n_clusters: int = 10, gamma_scaling: bool = False,
-                 mc_samples: int = 0, **kwargs):
+                 mc_samples: int = 0, components_per_cluster: int = 1, **kwargs):
         super().__init__(encoder, decoder, **kwargs)
         self.n_clusters = int(n_clusters)
+        self.components_per_cluster = int(components_per_cluster)
         self.gamma_scaling = bool(gamma_scaling)
         self.mc_samples = int(mc_samples)
-        self.prior = GaussianMixturePrior(self.n_clusters, self.latent_dim, seed=self.seed,
+        self.prior = GaussianMixturePrior(self.n_components, self.latent_dim, seed=self.seed,
                                           name="prior")
         self.gamma_layer = ClusterProbabilities(minmax_scaling=gamma_scaling, name="gamma")
         self.anchor_weight = self.add_weight(shape=(), initializer="zeros", trainable=False,
@@ -283,6 +284,37 @@ class VaDE(VAE):
 
     def _build_extra(self):
         self.prior.build((None, self.latent_dim))
+
+    # ------------------------------------------------ clusters made of several components
+    @property
+    def n_components(self) -> int:
+        """Mixture components: K clusters x ``components_per_cluster`` (over-clustering)."""
+        return self.n_clusters * self.components_per_cluster
+
+    def _cluster_log_gamma(self, log_gamma):
+        """log p(cluster | z) ``(B, K)`` from log p(component | z) ``(B, K m)`` (logsumexp per cluster)."""
+        if self.components_per_cluster == 1:
+            return log_gamma
+        grouped = ops.reshape(log_gamma, (-1, self.n_clusters, self.components_per_cluster))
+        return ops.logsumexp(grouped, axis=-1)
+
+    def cluster_weights(self) -> np.ndarray:
+        """Cluster weights: pi summed over each cluster's components, ``(K,)``."""
+        pi = np.asarray(self.prior.pi(), dtype="float64")
+        return pi.reshape(self.n_clusters, self.components_per_cluster).sum(1)
+
+    def main_components(self) -> np.ndarray:
+        """Index of each cluster's heaviest component, ``(K,)`` (the component itself when m = 1)."""
+        pi = np.asarray(self.prior.pi(), dtype="float64").reshape(self.n_clusters, self.components_per_cluster)
+        return np.arange(self.n_clusters) * self.components_per_cluster + pi.argmax(1)
+
+    def cluster_means(self) -> np.ndarray:
+        """Mean of each cluster's heaviest component, ``(K, J)``."""
+        return np.asarray(self.prior.means)[self.main_components()]
+
+    def cluster_log_vars(self) -> np.ndarray:
+        """log sigma^2 of each cluster's heaviest component, ``(K, J)``."""
+        return np.asarray(self.prior.log_vars)[self.main_components()]
 
     def _kl_terms(self, z, z_mean, z_log_var, anchor=None):
         """Unit and mixture KL; gamma is pulled towards ``anchor`` when one is given.
@@ -300,6 +332,11 @@ class VaDE(VAE):
         if anchor is not None:
             w = ops.clip(self.anchor_weight, 1e-12, 1.0 - 1e-7)
             log_r = ops.log(ops.maximum(ops.cast(anchor, log_gamma.dtype), 1e-12))
+            if self.components_per_cluster > 1:  # a cluster's target shared as gamma within it
+                m = self.components_per_cluster
+                grouped = ops.reshape(log_gamma, (-1, self.n_clusters, m))
+                within = grouped - ops.logsumexp(grouped, axis=-1, keepdims=True)
+                log_r = ops.reshape(log_r[:, :, None] + within, (-1, self.n_clusters * m))
             log_gamma = ops.logaddexp(ops.log(1.0 - w) + log_gamma, ops.log(w) + log_r)
             log_gamma = log_gamma - ops.logsumexp(log_gamma, axis=-1, keepdims=True)
         kl_gmm = losses.gmm_kl(z_mean, z_log_var, log_gamma, self.prior.means,
@@ -316,10 +353,10 @@ class VaDE(VAE):
         sigma = tf.exp(0.5 * z_log_var)
 
         def gamma_at(e):
-            return ops.softmax(self.prior(z_mean + sigma * e[None]), axis=-1)
+            return ops.exp(self._cluster_log_gamma(ops.log_softmax(self.prior(z_mean + sigma * e[None]), axis=-1)))
 
         if eps.shape[0] == 0:
-            return ops.softmax(self.prior(z_mean), axis=-1)
+            return gamma_at(ops.zeros((self.latent_dim,)))
         return tf.reduce_mean(tf.map_fn(gamma_at, eps), axis=0)
 
     def cluster_probabilities(self, x, mc_samples: int | None = None, batch_size: int = 256,
@@ -340,31 +377,33 @@ class VaDE(VAE):
 
     def sample(self, n: int, cluster: int | None = None, temperature: float = 1.0,
                seed: int | None = None):
-        """Generate ``n`` images from the mixture, or from component ``cluster``.
+        """Generate ``n`` images from the mixture, or from cluster ``cluster``.
 
-        z = mu_c + temperature * sigma_c * eps, with c ~ Cat(pi) unless ``cluster`` is given.
+        z = mu_c + temperature * sigma_c * eps, with the component c ~ Cat(pi) (restricted to
+        the cluster's components, by their weights, when ``cluster`` is given).
         """
         rng = np.random.default_rng(seed)
         pi = np.asarray(self.prior.pi(), dtype="float64")
         if cluster is not None and not 0 <= int(cluster) < self.n_clusters:
             raise ValueError(f"cluster={cluster} is out of range: the model has "
                              f"{self.n_clusters} clusters (0..{self.n_clusters - 1})")
-        if cluster is None:
-            comps = rng.choice(self.n_clusters, size=int(n), p=pi / pi.sum())
-        else:
-            comps = np.full(int(n), int(cluster))
+        if cluster is not None:
+            m = self.components_per_cluster
+            pi = np.where(np.arange(self.n_components) // m == int(cluster), pi, 0.0)
+        comps = rng.choice(self.n_components, size=int(n), p=pi / pi.sum())
         means = np.asarray(self.prior.means)[comps]
         sigmas = np.exp(0.5 * np.asarray(self.prior.log_vars))[comps]
         z = means + temperature * sigmas * rng.standard_normal(means.shape)
         return self.decode(z.astype("float32"))
 
     def prototypes(self):
-        """Decoded component means mu_k, ``(K, H, W, C)`` (seed 000 Fig. 6)."""
-        return self.decode(np.asarray(self.prior.means))
+        """Decoded cluster means mu_k (each cluster's heaviest component), ``(K, H, W, C)`` (seed 000 Fig. 6)."""
+        return self.decode(self.cluster_means())
 
     def get_config(self):
         return {**super().get_config(), "n_clusters": self.n_clusters,
-                "gamma_scaling": self.gamma_scaling, "mc_samples": self.mc_samples}
+                "gamma_scaling": self.gamma_scaling, "mc_samples": self.mc_samples,
+                "components_per_cluster": self.components_per_cluster}
 
 
 def build_model(cfg: ModelConfig, kind: str = "vade") -> VAE:
@@ -388,7 +427,8 @@ def build_model(cfg: ModelConfig, kind: str = "vade") -> VAE:
         model = VAE(encoder, decoder, name="vae", **common)
     elif kind == "vade":
         model = VaDE(encoder, decoder, n_clusters=cfg.n_clusters, gamma_scaling=cfg.gamma_scaling,
-                     mc_samples=cfg.mc_samples, name="vade", **common)
+                     mc_samples=cfg.mc_samples, components_per_cluster=cfg.components_per_cluster,
+                     name="vade", **common)
     else:
         raise ValueError(f"kind={kind!r}: choose 'vade', 'vae' or 'ae'")
     model.build((None, *cfg.input_shape))

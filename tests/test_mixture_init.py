@@ -165,3 +165,32 @@ def test_anchored_training_follows_the_initial_clustering_without_labels():
     np.testing.assert_allclose(seen[0][1], seen[0][2], rtol=1e-6, atol=1e-7)  # every row: its own initial responsibilities
     assert hist.history["anchor_weight"] == [0.0, 0.0, 0.0, 1.0, 1.0, 0.0]
     assert np.all(np.isfinite(hist.history["loss"]))
+
+
+def test_components_per_cluster_merge_into_cluster_gamma(tmp_path):
+    """Over-clustering: K x m components, gamma per cluster = sum over its components (log space)."""
+    import keras
+    from scipy.special import logsumexp
+
+    cfg = ModelConfig(architecture="mlp", input_shape=(4, 4, 1), latent_dim=2, n_clusters=3, hidden_units=[8],
+                      components_per_cluster=2)
+    model = build_model(cfg)
+    assert model.n_components == 6 and np.asarray(model.prior.means).shape == (6, 2)
+    rng = np.random.default_rng(0)
+    z = np.concatenate([c + 0.3 * rng.standard_normal((40, 2)) for c in ([0, 0], [0, 3], [5, 5], [5, 8], [9, 0], [9, 3])])
+    y = np.repeat([0, 0, 1, 1, 2, 2], 40)  # 3 clusters, each two blobs: not one Gaussian
+    init = cluster_latents(z, 3, method="gmm", seed=0, components_per_cluster=2)
+    assert init.means.shape == (6, 2) and np.isclose(init.weights.sum(), 1.0)
+    model.prior.set_parameters(init.weights, init.means, init.variances)
+    x = rng.uniform(size=(5, 4, 4, 1)).astype("float32")
+    g = model.cluster_probabilities(x)
+    mu = model.encode(x)[0]
+    lj = np.asarray(model.prior(mu), dtype="float64")
+    lg = lj - logsumexp(lj, axis=1, keepdims=True)
+    np.testing.assert_allclose(g, np.exp(logsumexp(lg.reshape(5, 3, 2), axis=2)), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(model.cluster_weights(), np.asarray(model.prior.pi()).reshape(3, 2).sum(1), rtol=1e-6)
+    assert model.prototypes().shape == (3, 4, 4, 1) and model.sample(4, cluster=2).shape == (4, 4, 4, 1)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.components_per_cluster == 2
+    np.testing.assert_array_equal(loaded.cluster_probabilities(x), g)
