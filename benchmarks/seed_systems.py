@@ -70,6 +70,12 @@ def _train(preset: str, x_train: np.ndarray, epochs: int, seed: int, batch_size:
                     "epochs": epochs, "final_loss": float(hist.history["loss"][-1])}, cfg
 
 
+def _partial(args, result: dict) -> None:
+    """Save the rows so far (``<name>.partial.json``) so that an interrupted run keeps them."""
+    name = result["experiment"]
+    C.save_json(f"{name}.partial", {**result, "partial": True}, args.results_dir)
+
+
 def run_seed001(args) -> dict:
     from astrovader.compare import dnmse_curve, latent_baselines, latent_roc
 
@@ -113,10 +119,14 @@ def run_seed002(args) -> dict:
     n = args.n or (150 if args.quick else 2000)
     x, y = C.load_stamps("builtin:stargal5", n=n, seed=0, scaling="asinh")
     galaxy_fraction = float(np.mean(y == 1))
+    runs = []
+    result = {"experiment": "seed002_stargal", "seeds": args.seeds, "epochs": args.epochs,
+              "data": {"spec": "builtin:stargal5", "n": int(len(x)), "shape": list(x.shape[1:]), "scaling": "asinh",
+                       "galaxy_fraction": galaxy_fraction, "split": "2/3 train / 1/3 test"},
+              "runs": runs}
     methods = [("V+M", "sun-vae-dp", {"prior": "normal"}, True),
                ("Vr+M", "sun-vae-dp", {}, True),
                ("A+Vr", "sun-ae-vae", {}, False)]
-    runs = []
     for seed in args.seeds:
         tr, te = _split_thirds(len(x), seed)
         for name, preset, model_kw, manifold in methods:
@@ -132,18 +142,30 @@ def run_seed002(args) -> dict:
             row["auc_mlp"] = latent_roc(z, y[te], seed=seed)["auc"]
             runs.append(row)
             print(f"seed002 seed={seed} {name}: AUC {row['auc']:.3f} (MLP {row['auc_mlp']:.3f})", flush=True)
-    return {"experiment": "seed002_stargal", "seeds": args.seeds, "epochs": args.epochs,
-            "data": {"spec": "builtin:stargal5", "n": int(len(x)), "shape": list(x.shape[1:]), "scaling": "asinh",
-                     "galaxy_fraction": galaxy_fraction, "split": "2/3 train / 1/3 test"},
-            "runs": runs}
+            _partial(args, result)
+    return result
 
 
 def run_segmentation(args) -> dict:
     from astrovader.segmentation import benchmark_fields
 
-    n_fields = 2 if args.quick else 8
-    res = benchmark_fields(n_fields=n_fields, size=64 if args.quick else 128, epochs=args.epochs,
-                           seeds=args.seeds, quick=args.quick)
+    n_fields = args.n or (2 if args.quick else 6)  # --n: fields per seed
+    res = {"experiment": "seed002_segmentation", "seeds": args.seeds, "epochs": args.epochs, "runs": []}
+    for seed in args.seeds:
+        part = benchmark_fields(n_fields=n_fields, size=64 if args.quick else 96, epochs=args.epochs,
+                                seeds=[seed], quick=args.quick)
+        res["data"] = part["data"]
+        res["runs"] += part["runs"]
+        _partial(args, res)
+    res.pop("experiment")
+    if not args.quick:  # the real Hubble Deep Field image: no truth mask, count objects against sep's
+        from astrovader.data.builtin import _hdf_raw
+        from astrovader.segmentation import load_field, segment_field
+
+        t0 = time.time()
+        seg = segment_field(load_field("builtin:hdf"), epochs=args.epochs, seed=args.seeds[0])
+        res["hdf"] = {**seg.info, "sep_3sigma_detections": int(len(_hdf_raw()[0])), "seconds": time.time() - t0}
+        print(f"segmentation hdf: {seg.info}", flush=True)
     return {"experiment": "seed002_segmentation", "seeds": args.seeds, "epochs": args.epochs, **res}
 
 
@@ -154,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated experiments: {', '.join(EXPERIMENTS)} (default: all)")
     p.add_argument("--seeds", type=C.int_list, default=[0, 1, 2, 3, 4], help="training seeds (default: 0,1,2,3,4)")
     p.add_argument("--epochs", type=int, default=20, help="epochs per model (default: %(default)s)")
-    p.add_argument("--n", type=int, default=None, help="number of stamps (default: 4000 transients, 2000 stargal5)")
+    p.add_argument("--n", type=int, default=None,
+                   help="number of stamps (default: 4000 transients, 2000 stargal5) or of fields per seed (default 6)")
     p.add_argument("--quick", action="store_true", help="tiny smoke run: 1 epoch, 1 seed, few stamps")
     p.add_argument("--results-dir", type=Path, default=C.RESULTS_DIR,
                    help="folder for the JSON results (default: benchmarks/results)")
