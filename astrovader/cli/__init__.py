@@ -166,9 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    if not debug and args.command != "data":  # `data` rarely needs TensorFlow: keep it fast
-        _import_tensorflow_quietly()
     try:
+        if not debug and args.command != "data":  # `data` rarely needs TensorFlow: keep it fast
+            _import_tensorflow_quietly()
         code = args.func(args)
     except AstrovaderError as exc:
         _end_progress_line()
