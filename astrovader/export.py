@@ -81,9 +81,12 @@ def export_saved_model(model, out_dir: str | os.PathLike, overwrite: bool = Fals
         def cluster_probabilities(x):
             return {"gamma": model._gamma_fn(x, eps)}
 
+        main = tf.constant(model.main_components(), tf.int32)  # a cluster's heaviest component
+
         def generate(cluster, noise):
-            means = tf.gather(model.prior.means, cluster)
-            sigmas = tf.exp(0.5 * tf.gather(model.prior.log_vars, cluster))
+            comp = tf.gather(main, cluster)
+            means = tf.gather(model.prior.means, comp)
+            sigmas = tf.exp(0.5 * tf.gather(model.prior.log_vars, comp))
             return decode(means + sigmas * noise)
 
         archive.add_endpoint("cluster_probabilities", cluster_probabilities,

@@ -416,7 +416,7 @@ def _load_stamps(cfg_data: DataConfig):
 
 
 def fit_run(cfg: RunConfig | None, out: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
-            strategy: str = "default", verbose: int | str = 2, stamps=None):
+            strategy: str = "default", verbose: int | str = 2, stamps=None, callbacks=()):
     """Train ``cfg`` into the run directory ``out`` (what ``astrovader train`` does).
 
     Seeds Keras from ``cfg.train.seed``, fits the stamps to the network's input shape (or
@@ -434,6 +434,7 @@ def fit_run(cfg: RunConfig | None, out: str | os.PathLike, *, resume: bool = Fal
         strategy: name for :func:`astrovader.training.get_strategy`.
         verbose: Keras fit verbosity.
         stamps: an already loaded StampSet (default: load ``cfg.data``).
+        callbacks: extra Keras callbacks (after the run's own).
 
     Returns:
         ``(model, stamps, run)``; ``model`` and ``stamps`` are ``None`` when resuming a run
@@ -492,6 +493,7 @@ def fit_run(cfg: RunConfig | None, out: str | os.PathLike, *, resume: bool = Fal
             keras.callbacks.CSVLogger(str(run.history), append=True),
             keras.callbacks.BackupAndRestore(str(run.backup), save_freq="epoch", delete_checkpoint=True),
             keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
+            *callbacks,
         ]
         log.info(f"training on {len(x_train)} stamps of shape {tuple(images.shape[1:])}"
                  + (f" ({len(x_val)} for validation)" if x_val is not None else "")
@@ -572,7 +574,7 @@ def evaluate_run(run: Run | str | os.PathLike, data: str | None = None, n: int |
             metrics["confusion_rows"] = res["confusion_rows"]
             if "accuracy_vs_variance" in res:
                 metrics["accuracy_vs_variance"] = res["accuracy_vs_variance"]
-            pi = np.asarray(model.prior.pi())
+            pi = np.asarray(model.cluster_weights())
             metrics["pi"] = pi
         else:
             pi = None
