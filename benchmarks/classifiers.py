@@ -241,7 +241,9 @@ def _render_rcnn(name: str, data: dict[str, Any]) -> list[str]:
            f"fine-tuning ({data.get('fine_tune_epochs')} epochs), {d['n_shifted_scored']} scored. "
            f"`rcnn` preset, {c.get('train', {}).get('supervised_epochs')} epochs; seeds {data.get('seeds')}; "
            f"wall time {data.get('wall_seconds', 0) / 60:.1f} min. The RF uses {len(rf)} x 500 trees on 18 "
-           "aperture-photometry light-curve features (the talk's FATS + RF).", "",
+           "aperture-photometry light-curve features (the talk's FATS + RF)."
+           + (f" **Partial result: the run was stopped after {len(rc)} seed(s).**" if data.get("partial") else ""),
+           "",
            "| method | macro F1 | accuracy | shifted set: accuracy (no fine-tuning) | after fine-tuning on 1% | "
            "shifted macro F1 before → after |", "|---|---|---|---|---|---|"]
     for meth, rs in (("rcnn", rc), ("lc-features-rf", rf)):
