@@ -172,10 +172,18 @@ def render_seed001(name: str, data: dict[str, Any]) -> list[str]:
     return out
 
 
+def _partial_note(data) -> list[str]:
+    return ([f"*Partial result: the run was cut short after {len(data.get('runs', []))} rows "
+             "(`.partial.json`); the numbers below are from those rows only.*", ""] if data.get("partial") else [])
+
+
 def render_seed002(name: str, data: dict[str, Any]) -> list[str]:
     d = data.get("data", {})
     runs = data["runs"]
-    if name.endswith("segmentation"):
+    if data.get("partial"):
+        return [f"## {name}", ""] + _partial_note(data) + render_seed002(name.replace(".partial", ""),
+                                                                         {**data, "partial": False})[2:]
+    if "segmentation" in name:
         out = [f"## {name}: pixel-wise segmentation (seed 002 sec. 4) on simulated fields", "",
                f"{d.get('fields')} GalSim fields of {d.get('size')}² px per seed, seeds {data.get('seeds')}, "
                f"truth: {d.get('truth')}; segmentation AE trained {data.get('epochs')} epochs on each field's "
