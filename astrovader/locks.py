@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from pathlib import Path
 
 from astrovader.errors import AstrovaderError, LockedError
@@ -54,11 +55,14 @@ class WriteLock:
         return self._fd is not None
 
     def _holder(self) -> str:
-        try:
-            info = json.loads(self.path.read_text())
-            return f"process {info['pid']} (host {info['host']})"
-        except (OSError, ValueError, KeyError, TypeError):
-            return "another process"
+        # the holder writes its pid/host just after taking the lock: give it a moment
+        for _ in range(40):
+            try:
+                info = json.loads(self.path.read_text())
+                return f"process {info['pid']} (host {info['host']})"
+            except (OSError, ValueError, KeyError, TypeError):
+                time.sleep(0.05)
+        return "another process"
 
     def acquire(self) -> "WriteLock":
         if self._fd is not None or fcntl is None:
