@@ -28,7 +28,7 @@ from typing import Sequence
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 #: Subcommand modules under ``astrovader.cli``, in ``--help`` order.
-SUBCOMMANDS = ["demo", "train", "tune", "evaluate", "generate", "predict", "export", "choose_k", "explore", "compare_latents", "segment", "data"]
+SUBCOMMANDS = ["demo", "train", "tune", "evaluate", "generate", "predict", "predict_merge", "export", "choose_k", "explore", "compare_latents", "segment", "data"]
 
 _EPILOG = """\
 examples:
