@@ -11,8 +11,9 @@ A *run directory* holds everything one training run produces::
     RUN_DIR/savedmodel/     from :func:`export_run`
 
 :class:`Run` creates, opens and locks one; :func:`fit_run`, :func:`evaluate_run`,
-:func:`predict_run`, :func:`generate_run` and :func:`export_run` are the ``train``,
-``evaluate``, ``predict``, ``generate`` and ``export`` subcommands without the flag parsing,
+:func:`predict_run`, :func:`merge_predictions`, :func:`generate_run` and :func:`export_run`
+are the ``train``, ``evaluate``, ``predict``, ``predict-merge``, ``generate`` and ``export``
+subcommands without the flag parsing,
 so the same seed gives the same ``metrics.json`` from Python and from the shell::
 
     from astrovader import runs
@@ -59,6 +60,11 @@ __all__ = [
     "evaluate_run",
     "predict_arrays",
     "predict_run",
+    "parse_shard",
+    "shard_range",
+    "shard_path",
+    "read_shard_info",
+    "merge_predictions",
     "generate_run",
     "export_run",
 ]
@@ -639,11 +645,11 @@ def _write_part(path: Path, arrays: dict) -> None:
     os.replace(tmp, path)
 
 
-def _completed_parts(parts_dir: Path) -> tuple[list[Path], int]:
-    """Contiguous complete parts from row 0 and the next row to do; stray parts are removed."""
+def _completed_parts(parts_dir: Path, first: int = 0) -> tuple[list[Path], int]:
+    """Contiguous complete parts from row ``first`` and the next row to do; stray parts are removed."""
     for tmp in parts_dir.glob("*.tmp.npz"):
         tmp.unlink()
-    done, nxt = [], 0
+    done, nxt = [], int(first)
     for path in sorted(parts_dir.glob("part-*.npz")):
         start = int(path.stem.split("-")[1])
         if start != nxt:
@@ -656,21 +662,32 @@ def _completed_parts(parts_dir: Path) -> tuple[list[Path], int]:
     return done, nxt
 
 
-def _join(parts: list[Path], tmp: Path, fmt: str, k: int | None, j: int) -> np.ndarray:
-    """Write the parts into ``tmp`` as one table; returns the ids written, in order."""
-    cols = ["id"] + (["cluster"] + [f"gamma_{i}" for i in range(k)] if k else []) + \
+def _columns(k: int | None, j: int) -> list[str]:
+    return ["id"] + (["cluster"] + [f"gamma_{i}" for i in range(k)] if k else []) + \
         [f"mu_{i}" for i in range(j)] + ["decoder_variance", "mse"]
+
+
+def _join(parts: list[Path], tmp: Path, fmt: str, k: int | None, j: int, extra: dict | None = None) -> np.ndarray:
+    """Write the parts into ``tmp`` as one table; returns the ids written, in order.
+
+    ``extra`` arrays (the shard description) are stored beside the columns of an ``.npz``.
+    """
     ids = []
     if fmt == ".npz":
         data = [{k_: v for k_, v in np.load(p).items() if k_ != "consumed"} for p in parts]
         merged = {key: np.concatenate([d[key] for d in data]) for key in (data[0] if data else {})}
+        if not data:  # an empty shard (more shards than stamps) still has every column
+            merged = {"id": np.zeros(0, str), "mu": np.zeros((0, j), np.float32), "mse": np.zeros(0, np.float32),
+                      "decoder_variance": np.zeros(0, np.float32)}
+            if k:
+                merged.update(gamma=np.zeros((0, k), np.float32), cluster=np.zeros(0, np.int64))
         with tmp.open("wb") as f:
-            np.savez(f, **merged)
-        ids = [merged.get("id", np.zeros(0, str))]
+            np.savez(f, **merged, **(extra or {}))
+        ids = [merged["id"]]
     else:
         with tmp.open("w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(cols)
+            w.writerow(_columns(k, j))
             for p in parts:
                 with np.load(p) as z:
                     blocks = [z["id"].astype(str)[:, None]]
@@ -683,9 +700,100 @@ def _join(parts: list[Path], tmp: Path, fmt: str, k: int | None, j: int) -> np.n
     return np.concatenate(ids) if ids else np.zeros(0, str)
 
 
+# -- shards: one worker of an array job predicts one contiguous block of the catalogue
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` (0 <= I < N, e.g. ``$SLURM_ARRAY_TASK_ID/8``) as ``(I, N)``.
+
+    Raises:
+        AstrovaderError: not of that form.
+    """
+    try:
+        i, n = (int(v) for v in str(text).split("/"))
+    except ValueError:
+        raise AstrovaderError(f"--shard {text!r}: give I/N, e.g. 0/8 (shards are numbered 0..N-1)") from None
+    _check_shard(i, n)
+    return i, n
+
+
+def _check_shard(i: int, n: int) -> None:
+    if n < 1 or not 0 <= i < n:
+        raise AstrovaderError(f"--shard {i}/{n}: give I/N with N >= 1 and 0 <= I < N "
+                              "(shards are numbered 0..N-1, like `sbatch --array=0-<N-1>`)")
+
+
+def shard_range(total: int, index: int, count: int) -> tuple[int, int]:
+    """Input stamps ``[lo, hi)`` of shard ``index`` of ``count``: contiguous blocks of near-equal size.
+
+    Depends only on the catalogue size and ``count``, so N independent workers partition a
+    catalogue exactly: every stamp belongs to one shard.
+    """
+    _check_shard(index, count)
+    return index * total // count, (index + 1) * total // count
+
+
+def shard_path(out: str | os.PathLike, index: int, count: int) -> Path:
+    """The file shard ``index`` of ``count`` writes for the table ``out``: ``STEM.shard-I-of-N.SUFFIX``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.shard-{index:0{len(str(count - 1))}d}-of-{count}{out.suffix}")
+
+
+def _info_sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".shard.json")
+
+
+def read_shard_info(path: str | os.PathLike) -> dict:
+    """What a shard output records about itself (``index``, ``count``, ``first``, ``stop``, ``total``...).
+
+    Stored in the ``.npz`` as ``shard_info`` (JSON), or beside a ``.csv`` as ``FILE.shard.json``.
+
+    Raises:
+        DataError: ``path`` is missing or is not a shard written by ``predict --shard``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: shard file not found; run its `astrovader predict --shard I/N` first")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                if "shard_info" not in z.files:
+                    raise DataError(f"{path}: not written by `astrovader predict --shard` (no shard_info); "
+                                    "give the shard files of one prediction")
+                return json.loads(str(z["shard_info"]))
+        side = _info_sidecar(path)
+        if not side.is_file():
+            raise DataError(f"{path}: no {side.name} beside it, so it is not a shard of `astrovader predict "
+                            "--shard` (or the .shard.json was not copied with it)")
+        return json.loads(side.read_text())
+    except (OSError, ValueError, KeyError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{path}: cannot read its shard description ({type(exc).__name__}); "
+                        "the file is damaged: predict this shard again") from None
+
+
+def _shard_batches(dc: DataConfig, batch_size: int, start: int, stop: int):
+    """``(ids, images, stamps consumed)`` for input stamps ``[start, stop)``, ``batch_size`` at a time."""
+    from astrovader.data.pipeline import iter_batches
+
+    pos = start
+    full = start + (stop - start) // batch_size * batch_size
+    if full > start:
+        for ids, batch in iter_batches(dc, batch_size, start=start):
+            yield ids, batch, batch_size
+            pos += batch_size
+            if pos >= full:
+                break
+    if pos < stop:
+        for ids, batch in iter_batches(dc, stop - pos, start=pos):
+            yield ids, batch, stop - pos
+            break
+
+
 def predict_run(run: Run | str | os.PathLike, data: str, out: str | os.PathLike, *, batch_size: int = 256,
                 part_size: int = 10000, mc_samples: int | None = None, overwrite: bool = False,
-                progress: bool = False) -> int:
+                progress: bool = False, shard: tuple[int, int] | None = None) -> int:
     """Per-object predictions for every stamp of ``data``, written to ``out`` (``.csv`` or ``.npz``).
 
     One row per stamp: id, cluster, gamma_0..gamma_{K-1}, mu_0..mu_{J-1}, decoder_variance,
@@ -697,28 +805,39 @@ def predict_run(run: Run | str | os.PathLike, data: str, out: str | os.PathLike,
     folder is removed. ``out`` is locked for the whole run (``OUT.lock``): a second writer
     gets a :class:`~astrovader.errors.LockedError`.
 
+    With ``shard=(I, N)`` only the I-th of N contiguous blocks of the catalogue is predicted
+    (:func:`shard_range`) into its own file :func:`shard_path` (``OUT.shard-I-of-N``) with its
+    own parts folder and lock, so the N workers of an array job run, fail and resume
+    independently; the file records I, N and its rows for :func:`merge_predictions`. A shard
+    whose file is already complete is not predicted again (a re-submitted array job only
+    redoes the unfinished shards).
+
     Args:
         run: a :class:`Run` or its directory.
         data: the stamps (any ``--data`` spec), preprocessed with the run's data settings.
-        out: the output table.
+        out: the output table (with ``shard``: the merged table the shards are named after).
         batch_size: stamps per model call.
         part_size: rows per checkpointed part (a restart loses at most this much work).
         mc_samples: Monte-Carlo samples of z averaged for gamma (default: the model's).
         overwrite: replace ``out`` and discard unfinished parts.
         progress: show a progress bar on stderr.
+        shard: ``(I, N)``: predict shard I of N only.
 
     Returns:
-        The number of rows written.
+        The number of rows written (in the shard, with ``shard``).
     """
     from tqdm import tqdm
 
-    from astrovader.data.pipeline import count, iter_batches
+    from astrovader.data.pipeline import count
 
     if batch_size < 1 or part_size < 1:
         raise AstrovaderError("--batch-size and --part-size must be at least 1")
     out = Path(out)
     if out.suffix not in (".csv", ".npz"):
         raise AstrovaderError(f"{out}: give a .csv or .npz output file")
+    if shard is not None:
+        _check_shard(*shard)
+        out = shard_path(out, *shard)
     if out.is_dir():
         raise AstrovaderError(f"{out} is a directory; give a .csv or .npz file name for --out")
     if not out.parent.is_dir():
@@ -728,18 +847,27 @@ def predict_run(run: Run | str | os.PathLike, data: str, out: str | os.PathLike,
     with WriteLock(out, out.with_name(out.name + ".lock")):
         if overwrite:  # the old table stays until the new one replaces it
             shutil.rmtree(parts_dir, ignore_errors=True)
+        elif out.exists() and (done := _finished_shard(out, run, data, shard)) is not None:
+            log.info(f"{out} is already complete ({done['rows']} rows); nothing to do")
+            return int(done["rows"])
         elif out.exists():
             raise AstrovaderError(f"{out} exists; use --overwrite or another --out")
         cfg, model = run.cfg, run.model
         if cfg.train.recipe == "supervised":  # classifiers: id, label, class probabilities
+            if shard is not None:
+                raise AstrovaderError("--shard is for clustering runs; predict a classifier run without it")
             from astrovader.supervised import predict_classifier_run
 
             return predict_classifier_run(run, data, out)
         k = getattr(model, "n_clusters", None)
         j = int(cfg.model.latent_dim)
         dc = data_config(cfg.data, spec=data)
+        total = count(dc)
+        lo, hi = shard_range(total, *shard) if shard is not None else (0, total)
         manifest = {"run": str(run.path.resolve()), "data": str(data), "part_size": part_size,
                     "mc_samples": mc_samples, "n_clusters": k, "latent_dim": j}
+        if shard is not None:
+            manifest.update(shard=list(shard), first=lo, stop=hi, total=total)
         parts_dir.mkdir(parents=True, exist_ok=True)
         mpath = parts_dir / "manifest.json"
         if mpath.is_file():
@@ -749,9 +877,9 @@ def predict_run(run: Run | str | os.PathLike, data: str, out: str | os.PathLike,
                                       "use --overwrite to start again")
         else:
             mpath.write_text(json.dumps(manifest, indent=2))
-        parts, start = _completed_parts(parts_dir)
-        if start:
-            log.info(f"resuming after {start} rows already predicted in {parts_dir}")
+        parts, start = _completed_parts(parts_dir, first=lo)
+        if start > lo:
+            log.info(f"resuming after {start - lo} rows already predicted in {parts_dir}")
         pending: list[dict] = []
         pending_rows, part_start, first = 0, start, True
 
@@ -767,31 +895,168 @@ def predict_run(run: Run | str | os.PathLike, data: str, out: str | os.PathLike,
             part_start += pending_rows
             pending, pending_rows = [], 0
 
-        with tqdm(initial=start, unit="stamps", desc="predict", disable=not progress, mininterval=1.0) as bar:
-            for ids, batch in iter_batches(dc, batch_size, start=start):
+        with tqdm(initial=start - lo, total=hi - lo, unit="stamps", desc="predict", disable=not progress,
+                  mininterval=1.0) as bar:
+            for ids, batch, consumed in _shard_batches(dc, batch_size, start, hi):
                 x = conform(batch, cfg.model.input_shape, quiet=not first, source=str(data))
                 first = False
                 res = predict_arrays(model, x, batch_size=batch_size, mc_samples=mc_samples)
                 res["id"] = np.asarray(ids).astype(str)
                 pending.append(res)
-                pending_rows += batch_size  # input stamps consumed by this batch
-                bar.update(len(x))
+                pending_rows += consumed  # input stamps consumed by this batch
+                bar.update(consumed)
                 if pending_rows >= part_size:
                     flush()
             flush()
+        n_rows = 0
+        for p in parts:
+            with np.load(p) as z:
+                n_rows += len(z["id"])
+        expected = hi - lo
+        exact = cfg.data.nan_policy != "drop"
+        if (n_rows != expected) if exact else (n_rows > expected):
+            raise RuntimeError(f"{out}: {n_rows} rows for {expected} input stamps; the parts in "
+                               f"{parts_dir} are kept")
+        extra = None
+        if shard is not None:  # what predict-merge checks: which block of which catalogue this is
+            info = {**manifest, "index": shard[0], "count": shard[1], "rows": n_rows, "format": out.suffix,
+                    "columns": _columns(k, j), "nan_policy": cfg.data.nan_policy}
+            if out.suffix == ".npz":
+                extra = {"shard_info": np.array(json.dumps(info))}
+            else:
+                side = _info_sidecar(out)
+                side_tmp = side.with_name(side.name + ".tmp")
+                side_tmp.write_text(json.dumps(info, indent=2))
+                os.replace(side_tmp, side)
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         try:
-            ids = _join(parts, tmp, out.suffix, k, j)
-            expected = count(dc)
-            exact = cfg.data.nan_policy != "drop"
-            if (len(ids) != expected) if exact else (len(ids) > expected):
-                raise RuntimeError(f"{out}: {len(ids)} rows for {expected} input stamps; the parts in "
-                                   f"{parts_dir} are kept")
+            ids = _join(parts, tmp, out.suffix, k, j, extra=extra)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
         shutil.rmtree(parts_dir, ignore_errors=True)
     return len(ids)
+
+
+def _finished_shard(out: Path, run: Run, data: str, shard: tuple[int, int]) -> dict | None:
+    """The shard description of ``out`` when it is this very shard, complete; else ``None``."""
+    if shard is None:
+        return None
+    try:
+        info = read_shard_info(out)
+    except DataError:
+        return None
+    same = (info.get("run") == str(run.path.resolve()) and info.get("data") == str(data)
+            and [info.get("index"), info.get("count")] == list(shard))
+    return info if same else None
+
+
+def merge_predictions(parts: list[str | os.PathLike], out: str | os.PathLike, *, overwrite: bool = False) -> int:
+    """Join the shard files of ``predict --shard I/N`` (all N of them) into the table ``out``.
+
+    The shards are checked before anything is written: all come from one prediction (same
+    run, data, N and columns), each of 0..N-1 is given exactly once, each holds the rows of
+    its block of the catalogue, and every id appears exactly once overall. Rows are written
+    in catalogue order; ``out`` is written atomically and locked while it is written.
+
+    Args:
+        parts: the shard files (``.csv`` with their ``.shard.json``, or ``.npz``), any order.
+        out: the merged table, of the shards' format.
+        overwrite: replace an existing ``out``.
+
+    Returns:
+        The number of rows written.
+
+    Raises:
+        DataError: a shard is missing, given twice, from another prediction or incomplete,
+            or an id appears more than once.
+    """
+    if not parts:
+        raise DataError("give the shard files to merge, e.g. predictions.shard-*-of-8.csv")
+    out = Path(out)
+    paths = [Path(p) for p in parts]
+    infos = [read_shard_info(p) for p in paths]
+    ref, ref_path = infos[0], paths[0]
+    for p, info in zip(paths, infos):
+        for key in ("count", "total", "run", "data", "columns", "format", "mc_samples"):
+            if info.get(key) != ref.get(key):
+                raise DataError(f"{p}: {key}={info.get(key)!r} but {ref_path} has {ref.get(key)!r}; "
+                                "merge the shards of one prediction only")
+    if out.suffix != ref["format"]:
+        raise DataError(f"{out}: the shards are {ref['format']} files; give an --out ending in {ref['format']}")
+    n_shards = int(ref["count"])
+    by_index: dict[int, Path] = {}
+    for p, info in zip(paths, infos):
+        i = int(info["index"])
+        if i in by_index:
+            raise DataError(f"shard {i}/{n_shards} given twice ({by_index[i]} and {p}); give each shard once")
+        by_index[i] = p
+    missing = sorted(set(range(n_shards)) - set(by_index))
+    if missing:
+        shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise DataError(f"{len(missing)} of {n_shards} shards missing (shard {shown}); run "
+                        f"`astrovader predict --shard I/{n_shards}` for them, then merge again")
+    order = [by_index[i] for i in range(n_shards)]
+    info_of = {p: info for p, info in zip(paths, infos)}
+    ids = []
+    for p in order:
+        info = info_of[p]
+        got = _read_ids(p)
+        want = int(info["stop"]) - int(info["first"])
+        if len(got) != int(info["rows"]) or (len(got) != want and info.get("nan_policy") != "drop"):
+            raise DataError(f"{p}: {len(got)} rows for the {want} stamps of shard {info['index']}/{n_shards}; "
+                            "the file is truncated: predict this shard again with --overwrite")
+        ids.append(got)
+    ids = np.concatenate(ids)
+    uniq, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        dup = uniq[counts > 1]
+        raise DataError(f"{int((counts > 1).sum())} id(s) appear more than once across the shards (e.g. "
+                        f"{dup[0]!r} {int(counts[counts > 1][0])} times); every input id must appear exactly once: "
+                        "give each object a unique id in the catalogue")
+    expected = int(ref["total"])
+    if len(ids) != expected and ref.get("nan_policy") != "drop":
+        raise DataError(f"the shards hold {len(ids)} ids for {expected} input stamps; predict the missing ones again")
+    if out.exists() and not overwrite:
+        raise AstrovaderError(f"{out} exists; use --overwrite or another --out")
+    if not out.parent.is_dir():
+        raise AstrovaderError(f"{out.parent}: folder not found; create it or choose another --out")
+    with WriteLock(out, out.with_name(out.name + ".lock")):
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        try:
+            if out.suffix == ".npz":
+                data = []
+                for p in order:
+                    with np.load(p, allow_pickle=False) as z:
+                        data.append({key: z[key] for key in z.files if key != "shard_info"})
+                with tmp.open("wb") as f:
+                    np.savez(f, **{key: np.concatenate([d[key] for d in data]) for key in data[0]})
+            else:
+                with tmp.open("w", newline="") as f:
+                    for i, p in enumerate(order):
+                        with p.open(newline="") as src:
+                            header = src.readline()
+                            if i == 0:
+                                f.write(header)
+                            shutil.copyfileobj(src, f)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return len(ids)
+
+
+def _read_ids(path: Path) -> np.ndarray:
+    """The id column of a prediction table (``.csv`` or ``.npz``)."""
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            return z["id"].astype(str)
+    with path.open(newline="") as f:
+        r = csv.reader(f)
+        header = next(r, None)
+        if not header or header[0] != "id":
+            raise DataError(f"{path}: no id column; is this a table written by `astrovader predict`?")
+        return np.array([row[0] for row in r if row], dtype=str)
+
 
 
 # --------------------------------------------------------------------------- generate, export
