@@ -46,6 +46,7 @@ MODEL_KINDS = ("auto", "ae", "vae", "vade")
 PRIORS = ("normal", "double_peak")
 PRIOR_LOSSES = ("bound", "approx", "aw", "pw")
 OPTIMIZERS = ("adam", "nadam")
+MIXED_PRECISION = ("none", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclass
@@ -198,6 +199,14 @@ class TrainConfig:
     clustering and keeps the most stable one (mean ARI with the others; no labels).
     ``anchor_epochs`` > 0 anchors gamma to that initial clustering for the first VaDE
     epochs, so the latent clusters take its shape before gamma is set free.
+
+    Throughput: ``steps_per_execution`` training steps run per call into the traced
+    graph (fewer Python round trips and callback syncs); ``jit_compile`` compiles the
+    train step with XLA (``None``: Keras's choice, XLA on GPUs only); ``mixed_precision``
+    (``none``, ``mixed_bfloat16`` for CPUs with AVX512-BF16/AMX and GPUs, ``mixed_float16``
+    for GPUs) runs the networks in 16-bit with float32 weights, while the mixture prior,
+    the sampling and the losses stay float32; ``nan_check_every`` is how many steps the
+    NaN guard lets pass between looks at the loss (it always checks at the epoch end).
     """
 
     recipe: str = "s3vdc"
@@ -233,6 +242,11 @@ class TrainConfig:
     validation_fraction: float = 0.0
     seed: int = 0
     early_stopping: int = 0
+    # throughput (benchmarks/speed.py measures each choice per network)
+    steps_per_execution: int = 1
+    jit_compile: bool | None = None
+    mixed_precision: str = "none"
+    nan_check_every: int = 50
 
     def total_epochs(self) -> int:
         """Number of epochs the recipe runs in total."""
@@ -268,6 +282,11 @@ class TrainConfig:
             raise ConfigError(f"train.optimizer={self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
         if int(self.early_stopping) < 0:
             raise ConfigError("train.early_stopping must be >= 0 (0 = off)")
+        if int(self.steps_per_execution) < 1 or int(self.nan_check_every) < 1:
+            raise ConfigError("train.steps_per_execution and train.nan_check_every must be >= 1")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ConfigError(f"train.mixed_precision={self.mixed_precision!r}: choose one of "
+                              f"{', '.join(MIXED_PRECISION)} (mixed_float16 needs a GPU)")
         if self.total_epochs() < 1:
             raise ConfigError("the recipe's epoch counts add up to 0: give at least one epoch")
         return self
