@@ -21,6 +21,7 @@ import numpy as np
 import keras
 
 from astrovader.config import TrainConfig
+from astrovader.errors import ConfigError
 from astrovader.mixture_init import init_prior
 
 __all__ = [
@@ -139,7 +140,8 @@ class _WeightSchedule(keras.callbacks.Callback):
         init = None
         if float(self.model.prior.initialized.numpy()) < 0.5:
             if self.data is None:
-                raise ValueError(f"{type(self).__name__} needs the training data for the mixture initialisation")
+                raise ConfigError(f"{type(self).__name__} needs the training data for the mixture initialisation: "
+                                  "pass data= (the training stamps)")
             init = self.fit_prior()
         anchoring = epoch < self.init_epoch + self.anchor_epochs
         if self.anchor is not None and anchoring and (init is not None or not self.anchor.filled):
@@ -256,7 +258,7 @@ class ClassicVaDE(_WeightSchedule):
         self.anchor, self.anchor_epochs = anchor, int(anchor_epochs)
         self.init_epoch = int(pretrain_epochs)
         if pretrain not in ("vae", "ae"):
-            raise ValueError("pretrain must be 'vae' or 'ae'")
+            raise ConfigError(f"train.pretrain={pretrain!r}: choose 'vae' or 'ae'")
         self.data = data
         self.pretrain_epochs = int(pretrain_epochs)
         self.pretrain = pretrain
@@ -289,21 +291,41 @@ class KLAnnealing(_WeightSchedule):
 class NaNGuard(keras.callbacks.Callback):
     """Stop training when a loss term becomes NaN/Inf and restore the last good weights.
 
+    The loss is looked at every ``check_every`` steps and at every epoch end, never after
+    each step: reading a value back from the device each step would stall the pipeline of
+    queued steps. The guard is safe for Keras's asynchronous callback dispatch
+    (``async_safe``), so it does not by itself make ``fit`` wait for every step.
+
     After ``fit`` returns, ``error`` holds a one-line message naming the epoch and the
     offending term(s) (``None`` if training stayed finite); :func:`astrovader.training.train`
     raises it as a :class:`~astrovader.errors.TrainingError`.
+
+    Args:
+        check_every: steps between looks at the running loss within an epoch.
     """
 
-    def __init__(self):
+    async_safe = True
+
+    def __init__(self, check_every: int = 50):
         super().__init__()
+        if int(check_every) < 1:
+            raise ConfigError(f"train.nan_check_every={check_every!r} must be >= 1")
+        self.check_every = int(check_every)
         self.error = None
         self._good = None
+        self._next_check = self.check_every
 
     def on_train_begin(self, logs=None):
         self.error = None
         self._good = [np.array(w) for w in self.model.get_weights()]
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._next_check = self.check_every
+
     def on_train_batch_end(self, batch, logs=None):
+        if batch + 1 < self._next_check:  # ``batch`` is the last step run (several per execution)
+            return
+        self._next_check = batch + 1 + self.check_every
         loss = (logs or {}).get("loss")
         if loss is not None and not np.all(np.isfinite(np.asarray(loss))):
             self.model.stop_training = True
@@ -346,5 +368,5 @@ def recipe_callbacks(train_cfg: TrainConfig, data=None, anchor: AnchorTargets | 
     elif t.recipe == "vade":
         sched = ClassicVaDE(data, 0, "vae", t.uniform_pi, t.seed)
     else:
-        raise ValueError(f"unknown recipe {t.recipe!r}")
-    return [sched, NaNGuard()]
+        raise ConfigError(f"train.recipe={t.recipe!r}: choose s3vdc, classic, kl_annealing, vae or vade")
+    return [sched, NaNGuard(int(getattr(t, "nan_check_every", 50)))]
