@@ -79,7 +79,7 @@ class VAE(keras.Model):
         self.seed = seed
         self.model_config = dict(model_config or {})
         self.rotation_invariant = bool(rotation_invariant)
-        self.sampling = Sampling(seed=seed, name="sampling")
+        self.sampling = Sampling(seed=seed, name="sampling", dtype="float32")  # float32 under mixed precision
         self.unit_kl_weight = self.add_weight(
             shape=(), initializer=keras.initializers.Constant(self.beta), trainable=False,
             name="unit_kl_weight")
@@ -129,10 +129,12 @@ class VAE(keras.Model):
         ``anchor`` (VaDE only): ``(batch, K)`` target responsibilities mixed into gamma
         with the weight ``anchor_weight`` (see :meth:`VaDE._kl_terms`).
         """
-        z_mean, z_log_var = self.encoder(x, training=training)
+        # under train.mixed_precision the networks compute in 16 bits; the sampling, the
+        # prior and every loss term stay float32
+        z_mean, z_log_var = (ops.cast(t, "float32") for t in self.encoder(x, training=training))
         z = self.sampling([z_mean, z_log_var])
-        x_hat = self.decoder(z, training=training)
-        log_var = self.variance_head(z) if self.variance_head is not None else None
+        x_hat = ops.cast(self.decoder(z, training=training), "float32")
+        log_var = ops.cast(self.variance_head(z), "float32") if self.variance_head is not None else None
         recon_fn = (losses.orientation_marginal_reconstruction if self.rotation_invariant
                     else losses.reconstruction_loss)
         recon = recon_fn(self.reconstruction, x, x_hat, log_var)
@@ -166,7 +168,8 @@ class VAE(keras.Model):
             loss = tf.nn.compute_average_loss(terms["loss"])
             if self.losses:
                 loss = loss + tf.nn.scale_regularization_loss(tf.add_n(self.losses))
-        grads = tape.gradient(loss, self.trainable_variables)
+            scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16, else unchanged
+        grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         self._update_trackers(terms)
         return self._logs()
@@ -276,9 +279,10 @@ class VaDE(VAE):
         self.components_per_cluster = int(components_per_cluster)
         self.gamma_scaling = bool(gamma_scaling)
         self.mc_samples = int(mc_samples)
+        # the mixture maths stays float32 under mixed precision (log-densities, logsumexp)
         self.prior = GaussianMixturePrior(self.n_components, self.latent_dim, seed=self.seed,
-                                          name="prior")
-        self.gamma_layer = ClusterProbabilities(minmax_scaling=gamma_scaling, name="gamma")
+                                          name="prior", dtype="float32")
+        self.gamma_layer = ClusterProbabilities(minmax_scaling=gamma_scaling, name="gamma", dtype="float32")
         self.anchor_weight = self.add_weight(shape=(), initializer="zeros", trainable=False,
                                              name="anchor_weight")
 
