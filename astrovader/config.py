@@ -14,6 +14,7 @@ Presets live as YAML files in the repository's ``models/`` folder (also installe
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 import sys
 from dataclasses import dataclass, field
@@ -47,6 +48,70 @@ PRIORS = ("normal", "double_peak")
 PRIOR_LOSSES = ("bound", "approx", "aw", "pw")
 OPTIMIZERS = ("adam", "nadam")
 MIXED_PRECISION = ("none", "mixed_bfloat16", "mixed_float16")
+
+
+def _coerce_fields(obj, section: str) -> None:
+    """Check (and convert in place) the scalar fields of a config dataclass against their types.
+
+    ``int``/``float``/``bool``/``str`` fields (optionally ``| None``) take values of their
+    type; whole-number floats and numeric strings (YAML reads ``1e-3`` as a string) are
+    converted. Anything else is a :class:`ConfigError` naming ``section.field``.
+    """
+    for f in dataclasses.fields(obj):
+        kinds = [k.strip() for k in str(f.type).split("|")]
+        optional = "None" in kinds
+        kinds = [k for k in kinds if k != "None"]
+        if len(kinds) != 1 or kinds[0] not in ("int", "float", "bool", "str"):
+            continue  # lists and tuples are checked by the sections themselves
+        kind, value = kinds[0], getattr(obj, f.name)
+        if value is None:
+            if optional:
+                continue
+            raise ConfigError(f"{section}.{f.name} is empty: give a {_KIND_WORDS[kind]}")
+        setattr(obj, f.name, _convert(value, kind, f"{section}.{f.name}"))
+
+
+_KIND_WORDS = {"int": "whole number", "float": "number", "bool": "true or false", "str": "string"}
+
+
+def _convert(value, kind: str, name: str):
+    bad = ConfigError(f"{name}={value!r}: give a {_KIND_WORDS[kind]}")
+    if kind == "bool":
+        if isinstance(value, numbers.Number) and value in (0, 1):  # also numpy bools and 0/1
+            return bool(value)
+        raise bad
+    if kind == "str":
+        if isinstance(value, str):
+            return value
+        raise bad
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
+        raise bad
+    try:
+        number = float(value)
+    except ValueError:
+        raise bad from None
+    if kind == "float":
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ConfigError(f"{name}={value!r}: give a finite number")
+        return number
+    if not number.is_integer():
+        raise bad
+    return int(number)
+
+
+def _int_list(obj, section: str, name: str) -> None:
+    """``section.name`` must be a list of positive whole numbers (stored as ints)."""
+    value = getattr(obj, name)
+    if value is None:
+        return
+    if isinstance(value, (numbers.Real, str)) and not isinstance(value, bool):
+        value = [value]  # a single width
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{section}.{name}={value!r}: give a list of positive whole numbers, e.g. [32, 16]")
+    items = [_convert(v, "int", f"{section}.{name}") for v in value]
+    if any(v < 1 for v in items):
+        raise ConfigError(f"{section}.{name}={value!r}: every entry must be a positive whole number")
+    setattr(obj, name, items)
 
 
 @dataclass
@@ -135,6 +200,10 @@ class ModelConfig:
     code_weight: float = 1.0
 
     def validate(self) -> "ModelConfig":
+        """Check every field (converting numeric strings); raises :class:`ConfigError` naming it."""
+        _coerce_fields(self, "model")
+        for name in ("filters", "kernel_sizes", "hidden_units", "dense_units"):
+            _int_list(self, "model", name)
         if self.architecture not in ARCHITECTURES + CLASSIFIER_ARCHITECTURES:
             raise ConfigError(
                 f"model.architecture={self.architecture!r}: choose one of {', '.join(ARCHITECTURES + CLASSIFIER_ARCHITECTURES)}"
@@ -146,6 +215,9 @@ class ModelConfig:
         for name in ("latent_dim", "n_clusters"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"model.{name} must be a positive integer")
+        if self.reconstruction == "gaussian" and not self.decoder_variance:
+            raise ConfigError("model.reconstruction=gaussian learns the decoder variance (seed 000 eq. 8): "
+                              "set model.decoder_variance: true, or choose mse or bce")
         if self.reconstruction == "bce" and self.output_activation:
             raise ConfigError("model.reconstruction=bce: the decoder returns logits, so leave "
                               "model.output_activation empty (decode() applies the sigmoid)")
@@ -160,8 +232,13 @@ class ModelConfig:
             raise ConfigError("model.prior_s must be > 0, model.prior_m and model.latent_l1 >= 0")
         if int(self.feature_dim) < 0:
             raise ConfigError("model.feature_dim must be >= 0 (0 = not hierarchical)")
+        if not 0.0 <= float(self.dropout) < 1.0 or float(self.l2) < 0 or float(self.leaky_slope) < 0:
+            raise ConfigError("model.dropout must be in [0, 1), model.l2 and model.leaky_slope >= 0")
         if self.input_shape is not None:
-            shape = tuple(int(s) for s in self.input_shape)
+            try:
+                shape = tuple(int(s) for s in self.input_shape)
+            except (TypeError, ValueError):
+                shape = ()
             if len(shape) != (4 if self.architecture == "rcnn" else 3) or min(shape) < 1:
                 raise ConfigError(
                     f"model.input_shape={self.input_shape!r}: give (height, width, channels)"
@@ -261,6 +338,8 @@ class TrainConfig:
         return self.vae_epochs
 
     def validate(self) -> "TrainConfig":
+        """Check every field (converting numeric strings); raises :class:`ConfigError` naming it."""
+        _coerce_fields(self, "train")
         if self.recipe not in RECIPES:
             raise ConfigError(f"train.recipe={self.recipe!r}: choose one of {', '.join(RECIPES)}")
         if self.pretrain not in ("vae", "ae"):
@@ -287,6 +366,11 @@ class TrainConfig:
         if self.mixed_precision not in MIXED_PRECISION:
             raise ConfigError(f"train.mixed_precision={self.mixed_precision!r}: choose one of "
                               f"{', '.join(MIXED_PRECISION)} (mixed_float16 needs a GPU)")
+        epochs = ("gamma_epochs", "anneal_epochs", "static_epochs", "periods", "pretrain_epochs", "vade_epochs",
+                  "vae_epochs", "supervised_epochs", "gmm_batches")
+        negative = [name for name in epochs if int(getattr(self, name)) < 0]
+        if negative:
+            raise ConfigError(f"train.{negative[0]}={getattr(self, negative[0])!r} must be >= 0")
         if self.total_epochs() < 1:
             raise ConfigError("the recipe's epoch counts add up to 0: give at least one epoch")
         return self
@@ -335,6 +419,41 @@ class DataConfig:
     cache_dir: str | None = None
     seed: int = 0
 
+    def validate(self) -> "DataConfig":
+        """Check every field (converting numeric strings); raises :class:`ConfigError` naming it.
+
+        Whether ``spec`` can be read is checked when the stamps are loaded
+        (:func:`astrovader.data.load`), not here.
+        """
+        from astrovader.data.preprocessing import NAN_POLICIES, SCALINGS, _pair, _pair_float
+        from astrovader.errors import DataError
+
+        _coerce_fields(self, "data")
+        if not self.spec.strip():
+            raise ConfigError("data.spec is empty: give a path to stamps or builtin:NAME")
+        if self.n is not None and self.n < 1:
+            raise ConfigError(f"data.n={self.n}: give a positive number of stamps, or leave it empty for all")
+        if self.scaling not in SCALINGS:
+            raise ConfigError(f"data.scaling={self.scaling!r}: choose one of {', '.join(SCALINGS)}")
+        if self.nan_policy not in NAN_POLICIES:
+            raise ConfigError(f"data.nan_policy={self.nan_policy!r}: choose one of {', '.join(NAN_POLICIES)}")
+        try:  # the preprocessing's own parsers, so the config accepts exactly what it applies
+            for name in ("crop", "resize"):
+                if getattr(self, name) is not None:
+                    setattr(self, name, list(_pair(getattr(self, name), f"data.{name}")))
+            if self.clip is not None:
+                self.clip = list(_pair_float(self.clip))
+        except DataError as exc:
+            raise ConfigError(str(exc)) from None
+        if self.shift < 0 or self.rotate < 0:
+            raise ConfigError("data.shift and data.rotate must be >= 0 (0 = no jitter)")
+        return self
+
+
+def recipe_model_kind(recipe: str) -> str:
+    """``"vae"`` for the recipes that train a plain VAE (``vae``, ``kl_annealing``), else ``"vade"``."""
+    return "vae" if recipe in ("vae", "kl_annealing") else "vade"
+
 
 @dataclass
 class RunConfig:
@@ -346,9 +465,24 @@ class RunConfig:
     name: str = "run"
     description: str = ""
 
+    def model_kind(self) -> str:
+        """The model that trains: ``model.kind`` or, for ``auto``, the recipe's (``vae`` or ``vade``)."""
+        if self.model.kind != "auto":
+            return self.model.kind
+        return recipe_model_kind(self.train.recipe)
+
     def validate(self) -> "RunConfig":
+        """Validate every section and how they fit together; raises :class:`ConfigError`."""
         self.model.validate()
         self.train.validate()
+        self.data.validate()
+        m = self.model
+        kind = self.model_kind()
+        if (kind == "ae" or (kind == "vae" and (m.prior != "normal" or m.feature_dim > 0))) and (
+                m.decoder_variance or m.reconstruction == "gaussian"):
+            raise ConfigError(f"model.reconstruction={m.reconstruction!r}, decoder_variance={m.decoder_variance}: "
+                              "the AE, double-peak and hierarchical models use mse or bce; set "
+                              "model.decoder_variance: false and model.reconstruction: mse")
         if (self.model.architecture in CLASSIFIER_ARCHITECTURES) != (self.train.recipe == "supervised"):
             raise ConfigError(f"model.architecture={self.model.architecture!r} with train.recipe="
                               f"{self.train.recipe!r}: the classifiers ({', '.join(CLASSIFIER_ARCHITECTURES)}) "
@@ -414,7 +548,12 @@ def load_config(path: str | os.PathLike) -> RunConfig:
     d = read_yaml(path, "config file not found; give a YAML file or use --preset")
     if d is not None and not isinstance(d, dict):
         raise ConfigError(f"{path}: expected a mapping with model/train/data sections")
-    return RunConfig.from_dict(d, source=str(path))
+    try:
+        return RunConfig.from_dict(d, source=str(path))
+    except ConfigError as exc:  # name the file the bad field is in
+        if str(exc).startswith(str(path)):
+            raise
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def save_config(cfg: RunConfig, path: str | os.PathLike) -> None:

@@ -17,6 +17,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from astrovader.errors import DataError
+
 __all__ = ["Sampling", "GaussianMixturePrior", "ClusterProbabilities", "DecoderVariance",
            "RotationStack", "CyclicPooling", "rot90"]
 
@@ -277,7 +279,8 @@ class RotationStack(layers.Layer):
 
     def call(self, x):
         if x.shape[1] is not None and x.shape[1] != x.shape[2]:
-            raise ValueError(f"rotation invariance needs square stamps, got {x.shape[1]}x{x.shape[2]}")
+            raise DataError(f"rotation invariance needs square stamps, got {x.shape[1]}x{x.shape[2]}: "
+                            "crop them (data.crop) or set model.rotation_invariant: false")
         return ops.concatenate([rot90(x, k) for k in range(4)], axis=0)
 
     def compute_output_shape(self, input_shape):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
+from astrovader.errors import ConfigError
+
 __all__ = [
     "mse_reconstruction",
     "bce_reconstruction",
@@ -72,7 +74,7 @@ def reconstruction_loss(kind: str, x, x_hat, log_var=None):
         if log_var is None:
             raise ValueError("the gaussian reconstruction needs the decoder log-variance")
         return gaussian_nll(x, x_hat, log_var)
-    raise ValueError(f"unknown reconstruction {kind!r}; choose mse, bce or gaussian")
+    raise ConfigError(f"model.reconstruction={kind!r}: choose mse, bce or gaussian")
 
 
 def orientation_marginal_reconstruction(kind: str, x, x_hat, log_var=None):

@@ -32,6 +32,7 @@ import keras
 from keras import layers
 
 from astrovader.config import ModelConfig
+from astrovader.errors import ConfigError
 from astrovader.layers import CyclicPooling, RotationStack
 
 __all__ = ["build_networks", "build_variance_head"]
@@ -47,7 +48,14 @@ def build_networks(cfg: ModelConfig) -> tuple[keras.Model, keras.Model]:
     """Build the encoder and decoder described by ``cfg`` (``input_shape`` must be set)."""
     cfg.validate()
     if cfg.input_shape is None:
-        raise ValueError("model.input_shape is not set: build the model from data or set it")
+        raise ConfigError("model.input_shape is not set: give (height, width, channels) or build the "
+                          "model from data (astrovader.training.train fills it in)")
+    if cfg.output_activation:
+        try:
+            keras.activations.get(cfg.output_activation)
+        except ValueError:
+            raise ConfigError(f"model.output_activation={cfg.output_activation!r} is not a Keras activation: "
+                              "use e.g. sigmoid, tanh, relu, or leave it empty (linear)") from None
     builder = {"astrovader": _vgg, "hits": _hits, "mlp": _mlp, "chase": _chase}[cfg.architecture]
     return builder(cfg)
 

@@ -31,3 +31,20 @@ def tiny_config(path: Path, recipe: str = "s3vdc") -> Path:
     cfg["data"].update(n=None, spec="unused")
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def user_error(capsys, argv, *needles) -> str:
+    """Run the CLI with ``argv``: exit 2, one ``astrovader: error:`` line naming every needle, no traceback.
+
+    Returns the error line.
+    """
+    from astrovader.cli import main
+
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("astrovader: error:")]
+    assert code == 2, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert str(needle) in lines[0], (needle, lines[0])
+    return lines[0]

@@ -15,7 +15,7 @@ import pytest
 
 from astrovader.cli import main
 from astrovader.locks import WriteLock
-from cli_helpers import tiny_config, tiny_npz
+from cli_helpers import tiny_config, tiny_npz, user_error
 
 
 @pytest.fixture(scope="module")
@@ -38,18 +38,6 @@ def _digest(path):
             for p in sorted(path.rglob("*")) if p.is_file()}
 
 
-def _fails(capsys, argv, *needles):
-    """Run ``argv``: exit 2, one error line naming every needle, no traceback; returns the line."""
-    code = main([str(a) for a in argv])
-    err = capsys.readouterr().err
-    lines = [ln for ln in err.splitlines() if ln.startswith("astrovader: error:")]
-    assert code == 2, err
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert str(needle) in lines[0], (needle, lines[0])
-    return lines[0]
-
-
 def _png_header_only(path, width, height):
     """A PNG whose header claims ``width x height`` pixels (a few bytes on disk)."""
     def chunk(kind, data):
@@ -68,9 +56,9 @@ def test_decompression_bomb_png_in_a_stamp_folder(trained, tmp_path, capsys):
     folder.mkdir()
     Image.fromarray(np.zeros((12, 12), np.uint8)).save(folder / "a.png")
     _png_header_only(folder / "b.png", 30000, 30000)
-    _fails(capsys, ["data", "info", "--data", folder], "b.png", "too large", "remove it")
+    user_error(capsys, ["data", "info", "--data", folder], "b.png", "too large", "remove it")
     dest = tmp_path / "p.csv"
-    _fails(capsys, ["predict", "--run", run, "--data", folder, "--out", dest, "--no-progress"], "b.png")
+    user_error(capsys, ["predict", "--run", run, "--data", folder, "--out", dest, "--no-progress"], "b.png")
     assert not dest.exists()
 
 
@@ -88,7 +76,7 @@ def test_output_that_cannot_be_written(trained, tmp_path, capsys, command):
         "export": ["export", "--run", run, "--out", target],
         "render": ["data", "render", "digits", "--n", "5", "--out", target],
     }[command]
-    _fails(capsys, argv, "afile")
+    user_error(capsys, argv, "afile")
     assert blocker.read_text() == "mine"
 
 
@@ -100,8 +88,8 @@ def test_corrupt_model_file(trained, tmp_path, capsys, damage):
     blob = (run / "model.keras").read_bytes()
     (bad / "model.keras").write_bytes(b"not a model" if damage == "garbage" else blob[: len(blob) // 2])
     before = _digest(bad)
-    _fails(capsys, ["evaluate", "--run", bad], "model.keras", "train the run again")
-    _fails(capsys, ["predict", "--run", bad, "--data", data, "--out", tmp_path / "p.csv", "--no-progress"],
+    user_error(capsys, ["evaluate", "--run", bad], "model.keras", "train the run again")
+    user_error(capsys, ["predict", "--run", bad, "--data", data, "--out", tmp_path / "p.csv", "--no-progress"],
            "model.keras")
     assert _digest(bad) == before
     assert not (tmp_path / "p.csv").exists()
@@ -115,11 +103,11 @@ def test_nan_and_inf_stamps(trained, tmp_path, capsys, value):
     bad = tmp_path / "bad.npy"
     np.save(bad, x)
     before = _digest(run)
-    _fails(capsys, ["train", "--config", cfgp, "--data", bad, "--out", tmp_path / "r", "--epochs", "1",
+    user_error(capsys, ["train", "--config", cfgp, "--data", bad, "--out", tmp_path / "r", "--epochs", "1",
                     "--verbose", "0"], "bad.npy", "nan_policy")
-    _fails(capsys, ["predict", "--run", run, "--data", bad, "--out", tmp_path / "p.csv", "--no-progress"],
+    user_error(capsys, ["predict", "--run", run, "--data", bad, "--out", tmp_path / "p.csv", "--no-progress"],
            "bad.npy", "nan_policy")
-    _fails(capsys, ["evaluate", "--run", run, "--data", bad], "bad.npy", "nan_policy")
+    user_error(capsys, ["evaluate", "--run", run, "--data", bad], "bad.npy", "nan_policy")
     assert _digest(run) == before, "a failed evaluate must not touch the run"
 
 
@@ -150,7 +138,7 @@ def test_wrong_channel_count(tmp_path, capsys):
                  "--verbose", "0"]) == 0
     two = tmp_path / "two.npy"
     np.save(two, np.ones((4, 12, 12, 2), np.float32))
-    _fails(capsys, ["predict", "--run", run, "--data", two, "--out", tmp_path / "p.csv", "--no-progress"],
+    user_error(capsys, ["predict", "--run", run, "--data", two, "--out", tmp_path / "p.csv", "--no-progress"],
            "two.npy", "2 bands", "takes 3")
     assert not (tmp_path / "p.csv").exists()
 
@@ -159,10 +147,10 @@ def test_existing_outputs_are_never_overwritten(trained, tmp_path, capsys):
     run, data, cfgp = trained
     dest = tmp_path / "p.csv"
     dest.write_text("precious")
-    _fails(capsys, ["predict", "--run", run, "--data", data, "--out", dest, "--no-progress"], "p.csv", "--overwrite")
+    user_error(capsys, ["predict", "--run", run, "--data", data, "--out", dest, "--no-progress"], "p.csv", "--overwrite")
     assert dest.read_text() == "precious"
     before = _digest(run)
-    _fails(capsys, ["train", "--config", cfgp, "--data", data, "--out", run, "--epochs", "1"], "--overwrite")
+    user_error(capsys, ["train", "--config", cfgp, "--data", data, "--out", run, "--epochs", "1"], "--overwrite")
     assert _digest(run) == before
 
 
@@ -173,14 +161,14 @@ def test_concurrent_writers_of_a_run_and_an_output(trained, tmp_path, capsys):
     run, data, cfgp = trained
     before = _digest(run)
     with WriteLock(run, run / ".astrovader.lock"):
-        msg = _fails(capsys, ["train", "--config", cfgp, "--data", data, "--out", run, "--epochs", "1",
+        msg = user_error(capsys, ["train", "--config", cfgp, "--data", data, "--out", run, "--epochs", "1",
                               "--overwrite"], "is being written by process", f"{os.getpid()}", "(host ")
         assert str(run) in msg
-        _fails(capsys, ["evaluate", "--run", run], "is being written by process", "wait for it")
+        user_error(capsys, ["evaluate", "--run", run], "is being written by process", "wait for it")
     assert _digest(run) == before, "--overwrite must not delete anything while another process holds the run"
     dest = tmp_path / "p.csv"
     with WriteLock(dest, tmp_path / "p.csv.lock"):
-        _fails(capsys, ["predict", "--run", run, "--data", data, "--out", dest, "--no-progress"],
+        user_error(capsys, ["predict", "--run", run, "--data", data, "--out", dest, "--no-progress"],
                "p.csv is being written by process", "wait for it or use another --out")
     assert not dest.exists()
     assert main(["predict", "--run", str(run), "--data", str(data), "--out", str(dest), "--no-progress"]) == 0
