@@ -193,11 +193,15 @@ class VAE(keras.Model):
 
     @tf.function(reduce_retracing=True)
     def _encode_fn(self, x):
-        return self.encoder(x, training=False)
+        return self._moments(x)
+
+    def _moments(self, x):
+        """``(z_mean, z_log_var)`` of q(z | x) at inference, float32 whatever the networks' precision."""
+        return tuple(ops.cast(t, "float32") for t in self.encoder(x, training=False))
 
     @tf.function(reduce_retracing=True)
     def _decode_fn(self, z):
-        return self._output(self.decoder(z, training=False))
+        return self._output(ops.cast(self.decoder(z, training=False), "float32"))
 
     def encode(self, x, batch_size: int = 256):
         """Moments of q(z | x): ``(z_mean, z_log_var)``, numpy ``(N, J)`` each."""
@@ -214,10 +218,10 @@ class VAE(keras.Model):
 
     @tf.function(reduce_retracing=True)
     def _variance_fn(self, x):
-        z_mean, _ = self.encoder(x, training=False)
+        z_mean, _ = self._moments(x)
         if self.variance_head is None:
             return tf.ones(tf.shape(z_mean)[:1])
-        return tf.exp(tf.reshape(self.variance_head(z_mean), [-1]))
+        return tf.exp(tf.reshape(ops.cast(self.variance_head(z_mean), "float32"), [-1]))
 
     def decoder_variance(self, x, batch_size: int = 256):
         """sigma^2(z) at the posterior mean, ``(N,)`` (ones without the AR head)."""
@@ -353,7 +357,7 @@ class VaDE(VAE):
     @tf.function(reduce_retracing=True)
     def _gamma_fn(self, x, eps):
         """gamma averaged over the noise draws ``eps`` of shape (L, J) (L = 0: at the mean)."""
-        z_mean, z_log_var = self.encoder(x, training=False)
+        z_mean, z_log_var = self._moments(x)
         sigma = tf.exp(0.5 * z_log_var)
 
         def gamma_at(e):

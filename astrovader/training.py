@@ -8,6 +8,7 @@ the training config, NaN guard, ``model.fit``), which keras-tuner trials run too
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -21,7 +22,8 @@ from astrovader.errors import AstrovaderError, TrainingError
 from astrovader.models import build_model
 from astrovader.schedules import AnchorTargets, NaNGuard, recipe_callbacks
 
-__all__ = ["get_strategy", "train", "make_optimizer", "compile_model", "fit_recipe", "model_kind"]
+__all__ = ["get_strategy", "train", "make_optimizer", "compile_model", "fit_recipe", "model_kind",
+           "precision_policy"]
 
 STRATEGIES = ("default", "auto", "mirrored", "multiworker")
 _STRATEGY_CACHE: dict = {}
@@ -91,12 +93,33 @@ def model_kind(recipe: str) -> str:
 def compile_model(cfg: RunConfig, steps_per_epoch: int):
     """A new model of the recipe's kind, compiled with :func:`make_optimizer`.
 
-    Call it inside the ``strategy.scope()`` the model will train under.
+    The networks are built in ``train.mixed_precision`` (the model keeps the prior, the
+    sampling and the losses in float32); ``train.steps_per_execution`` and
+    ``train.jit_compile`` go to ``model.compile``. Call it inside the ``strategy.scope()``
+    the model will train under.
     """
-    kind = cfg.model.kind if getattr(cfg.model, "kind", "auto") != "auto" else model_kind(cfg.train.recipe)
-    model = build_model(cfg.model, kind=kind)
-    model.compile(optimizer=make_optimizer(cfg.train, steps_per_epoch))
+    with precision_policy(cfg.train.mixed_precision):
+        kind = cfg.model.kind if getattr(cfg.model, "kind", "auto") != "auto" else model_kind(cfg.train.recipe)
+        model = build_model(cfg.model, kind=kind)
+    t = cfg.train
+    model.compile(optimizer=make_optimizer(t, steps_per_epoch), steps_per_execution=int(t.steps_per_execution),
+                  jit_compile="auto" if t.jit_compile is None else bool(t.jit_compile))
     return model
+
+
+@contextlib.contextmanager
+def precision_policy(name: str = "none"):
+    """Layers created inside use the Keras dtype policy ``name`` (``none``: float32).
+
+    ``mixed_bfloat16`` / ``mixed_float16`` compute in 16 bits with float32 variables; the
+    global policy is restored on exit, so only the layers built inside are affected.
+    """
+    old = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32" if name in (None, "none") else name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(old)
 
 
 def fit_recipe(model, cfg: RunConfig, x_train, x_val=None, callbacks=(), gmm_data=None, **fit_kwargs):
