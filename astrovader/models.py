@@ -227,6 +227,34 @@ class VAE(keras.Model):
         """sigma^2(z) at the posterior mean, ``(N,)`` (ones without the AR head)."""
         return self._batched(self._variance_fn, [x], batch_size)
 
+    def _mc_noise(self, mc_samples: int | None = None, seed: int | None = None):
+        """The ``(L, J)`` noise draws gamma is averaged over (none for a VAE)."""
+        return tf.zeros((0, self.latent_dim))
+
+    def _objects(self, z_mean, z_log_var, eps):
+        x_hat = self._output(ops.cast(self.decoder(z_mean, training=False), "float32"))
+        if self.variance_head is None:
+            var = tf.ones(tf.shape(z_mean)[:1])
+        else:
+            var = tf.exp(tf.reshape(ops.cast(self.variance_head(z_mean), "float32"), [-1]))
+        return {"mu": z_mean, "x_hat": x_hat, "decoder_variance": var}
+
+    @tf.function(reduce_retracing=True)
+    def _objects_fn(self, x, eps):
+        z_mean, z_log_var = self._moments(x)
+        return self._objects(z_mean, z_log_var, eps)
+
+    def predict_objects(self, x, mc_samples: int | None = None, batch_size: int = 256,
+                        seed: int | None = None) -> dict:
+        """Everything ``astrovader predict`` writes per object, from one encoder pass per batch.
+
+        Returns:
+            numpy ``{"mu": (N, J), "x_hat": (N, H, W, C), "decoder_variance": (N,)}`` plus,
+            for a VaDE, ``"gamma": (N, K)`` (as :meth:`VaDE.cluster_probabilities`).
+        """
+        eps = self._mc_noise(mc_samples, seed)
+        return self._batched(lambda xb: self._objects_fn(xb, eps), [x], batch_size)
+
     def sample(self, n: int, cluster: int | None = None, temperature: float = 1.0,
                seed: int | None = None):
         """Generate ``n`` images by decoding prior samples (N(0, I) for a VAE)."""
@@ -357,7 +385,17 @@ class VaDE(VAE):
     @tf.function(reduce_retracing=True)
     def _gamma_fn(self, x, eps):
         """gamma averaged over the noise draws ``eps`` of shape (L, J) (L = 0: at the mean)."""
-        z_mean, z_log_var = self._moments(x)
+        return self._gamma_of(*self._moments(x), eps)
+
+    def _objects(self, z_mean, z_log_var, eps):
+        return {**super()._objects(z_mean, z_log_var, eps), "gamma": self._gamma_of(z_mean, z_log_var, eps)}
+
+    def _mc_noise(self, mc_samples: int | None = None, seed: int | None = None):
+        L = self.mc_samples if mc_samples is None else int(mc_samples)
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        return tf.constant(rng.standard_normal((L, self.latent_dim)).astype("float32"))
+
+    def _gamma_of(self, z_mean, z_log_var, eps):
         sigma = tf.exp(0.5 * z_log_var)
 
         def gamma_at(e):
@@ -374,9 +412,7 @@ class VaDE(VAE):
         The same noise draws (from ``seed``, default the model's) are used for every
         object, so results are reproducible call to call.
         """
-        L = self.mc_samples if mc_samples is None else int(mc_samples)
-        rng = np.random.default_rng(self.seed if seed is None else seed)
-        eps = tf.constant(rng.standard_normal((L, self.latent_dim)).astype("float32"))
+        eps = self._mc_noise(mc_samples, seed)
         return self._batched(lambda xb: self._gamma_fn(xb, eps), [x], batch_size)
 
     def predict_clusters(self, x, mc_samples: int | None = None, batch_size: int = 256):
