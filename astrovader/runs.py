@@ -620,19 +620,29 @@ def evaluate_run(run: Run | str | os.PathLike, data: str | None = None, n: int |
 def predict_arrays(model, x: np.ndarray, batch_size: int = 256, mc_samples: int | None = None) -> dict:
     """Per-object predictions for stamps ``x`` (already conformed to the model).
 
+    One encoder pass per batch gives the latents, the reconstruction (for the MSE), the
+    decoder variance and gamma (``model.predict_objects``); models without it (the
+    autoencoders of :mod:`astrovader.autoencoders`) are asked quantity by quantity.
+
     Returns:
         ``{"mu": (N, J), "mse": (N,), "decoder_variance": (N,)}`` plus, for a VaDE,
         ``"gamma": (N, K)`` and ``"cluster": (N,)``.
     """
     from astrovader.evaluation import reconstruction_mse
 
-    mu, _ = model.encode(x, batch_size=batch_size)
-    mu = np.asarray(mu, dtype=np.float32)
-    x_hat = np.asarray(model.decode(mu, batch_size=batch_size))
-    out = {"mu": mu, "mse": reconstruction_mse(x, x_hat).astype(np.float32),
-           "decoder_variance": np.asarray(model.decoder_variance(x, batch_size=batch_size), np.float32).reshape(-1)}
-    if hasattr(model, "prior"):
-        g = np.asarray(model.cluster_probabilities(x, mc_samples=mc_samples, batch_size=batch_size), np.float32)
+    if hasattr(model, "predict_objects"):
+        res = model.predict_objects(x, mc_samples=mc_samples, batch_size=batch_size)
+        mu, x_hat, var, g = res["mu"], res["x_hat"], res["decoder_variance"], res.get("gamma")
+    else:
+        mu, _ = model.encode(x, batch_size=batch_size)
+        x_hat = model.decode(np.asarray(mu, dtype=np.float32), batch_size=batch_size)
+        var = model.decoder_variance(x, batch_size=batch_size)
+        g = (model.cluster_probabilities(x, mc_samples=mc_samples, batch_size=batch_size)
+             if hasattr(model, "prior") else None)
+    out = {"mu": np.asarray(mu, dtype=np.float32), "mse": reconstruction_mse(x, x_hat).astype(np.float32),
+           "decoder_variance": np.asarray(var, np.float32).reshape(-1)}
+    if g is not None:
+        g = np.asarray(g, np.float32)
         out["gamma"] = g
         out["cluster"] = g.argmax(axis=1).astype(np.int64)
     return out
