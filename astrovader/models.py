@@ -26,6 +26,7 @@ from keras import ops
 
 from astrovader import losses
 from astrovader.config import ModelConfig
+from astrovader.errors import ConfigError, DataError
 from astrovader.layers import ClusterProbabilities, GaussianMixturePrior, Sampling
 from astrovader.networks import build_networks, build_variance_head
 
@@ -69,8 +70,8 @@ class VAE(keras.Model):
         if variance_head is not None and reconstruction != "gaussian":
             reconstruction = "gaussian"
         if reconstruction == "gaussian" and variance_head is None:
-            raise ValueError("reconstruction='gaussian' needs a DecoderVariance head "
-                             "(set model.decoder_variance: true)")
+            raise ConfigError("model.reconstruction=gaussian needs the learned decoder variance: "
+                              "set model.decoder_variance: true, or choose mse or bce")
         self.encoder = encoder
         self.decoder = decoder
         self.variance_head = variance_head
@@ -188,7 +189,7 @@ class VAE(keras.Model):
             out = fn(*[tf.convert_to_tensor(a[i:i + batch_size]) for a in arrays])
             outs.append(tf.nest.map_structure(lambda t: np.asarray(t), out))
         if not outs:
-            raise ValueError("no input stamps were given")
+            raise DataError("no input stamps were given: pass at least one stamp")
         return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *outs)
 
     @tf.function(reduce_retracing=True)
@@ -259,7 +260,7 @@ class VAE(keras.Model):
                seed: int | None = None):
         """Generate ``n`` images by decoding prior samples (N(0, I) for a VAE)."""
         if cluster is not None:
-            raise ValueError("a VAE has no clusters; use a VaDE model for per-cluster samples")
+            raise ConfigError("a VAE has no clusters: drop cluster= (or train a VaDE for per-cluster samples)")
         rng = np.random.default_rng(seed)
         z = temperature * rng.standard_normal((int(n), self.latent_dim)).astype("float32")
         return self.decode(z)
@@ -429,8 +430,8 @@ class VaDE(VAE):
         rng = np.random.default_rng(seed)
         pi = np.asarray(self.prior.pi(), dtype="float64")
         if cluster is not None and not 0 <= int(cluster) < self.n_clusters:
-            raise ValueError(f"cluster={cluster} is out of range: the model has "
-                             f"{self.n_clusters} clusters (0..{self.n_clusters - 1})")
+            raise ConfigError(f"cluster={cluster} is out of range: the model has "
+                              f"{self.n_clusters} clusters (0..{self.n_clusters - 1})")
         if cluster is not None:
             m = self.components_per_cluster
             pi = np.where(np.arange(self.n_components) // m == int(cluster), pi, 0.0)
@@ -474,7 +475,7 @@ def build_model(cfg: ModelConfig, kind: str = "vade") -> VAE:
                      mc_samples=cfg.mc_samples, components_per_cluster=cfg.components_per_cluster,
                      name="vade", **common)
     else:
-        raise ValueError(f"kind={kind!r}: choose 'vade', 'vae' or 'ae'")
+        raise ConfigError(f"model.kind={kind!r}: choose 'vade', 'vae' or 'ae'")
     model.build((None, *cfg.input_shape))
     return model
 

@@ -9,6 +9,7 @@ the training config, NaN guard, ``model.fit``), which keras-tuner trials run too
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 
@@ -16,10 +17,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from astrovader.config import RunConfig
+from astrovader.config import RunConfig, recipe_model_kind
 from astrovader.data import make_dataset
-from astrovader.errors import AstrovaderError, TrainingError
+from astrovader.errors import AstrovaderError, DataError, TrainingError
 from astrovader.models import build_model
+from astrovader.runs import scale_epochs, split_validation
 from astrovader.schedules import AnchorTargets, NaNGuard, recipe_callbacks
 
 __all__ = ["get_strategy", "train", "make_optimizer", "compile_model", "fit_recipe", "model_kind",
@@ -87,7 +89,7 @@ def make_optimizer(train_cfg, steps_per_epoch: int):
 
 def model_kind(recipe: str) -> str:
     """``"vae"`` for the recipes that train a plain VAE (``vae``, ``kl_annealing``), else ``"vade"``."""
-    return "vae" if recipe in ("vae", "kl_annealing") else "vade"
+    return recipe_model_kind(recipe)
 
 
 def compile_model(cfg: RunConfig, steps_per_epoch: int):
@@ -99,8 +101,7 @@ def compile_model(cfg: RunConfig, steps_per_epoch: int):
     the model will train under.
     """
     with precision_policy(cfg.train.mixed_precision):
-        kind = cfg.model.kind if getattr(cfg.model, "kind", "auto") != "auto" else model_kind(cfg.train.recipe)
-        model = build_model(cfg.model, kind=kind)
+        model = build_model(cfg.model, kind=cfg.model_kind())
     t = cfg.train
     model.compile(optimizer=make_optimizer(t, steps_per_epoch), steps_per_execution=int(t.steps_per_execution),
                   jit_compile="auto" if t.jit_compile is None else bool(t.jit_compile))
@@ -184,21 +185,28 @@ def train(cfg: RunConfig, x_train, x_val=None, callbacks=(), strategy=None, verb
         cfg: the run configuration; ``cfg.model.input_shape`` is filled from the data.
         x_train: stamps ``(N, H, W, C)`` or a batched ``tf.data.Dataset`` of stamps (then
             pass ``gmm_data`` too, an array used for the GMM initialisation).
-        x_val: optional validation stamps (array or dataset).
+        x_val: validation stamps (array or dataset). When not given and ``x_train`` is an
+            array, ``cfg.train.validation_fraction`` of it is held out
+            (:func:`astrovader.runs.split_validation`, as ``astrovader train`` does).
         callbacks: extra Keras callbacks (logging, checkpoints...).
         strategy: a ``tf.distribute`` strategy (default: the current one).
         verbose: Keras verbosity (progress bars by default).
         model: an already built and compiled model to continue training.
-        gmm_data: stamps for the GMM initialisation (default ``x_train``).
-        epochs: override the recipe's total epoch count (the schedule is unchanged).
+        gmm_data: stamps for the GMM initialisation (default: the training stamps).
+        epochs: total epochs; the recipe's phases are rescaled to add up to it
+            (:func:`astrovader.runs.scale_epochs`, like ``--epochs``); ``cfg`` is unchanged.
 
     Returns:
         ``(model, history)``.
 
     Raises:
+        ConfigError: an invalid configuration.
+        DataError: stamps that are not ``(N, H, W, C)``.
         TrainingError: if a loss term became NaN/Inf (the last good weights are kept).
     """
     cfg.validate()
+    if epochs is not None:
+        cfg = dataclasses.replace(cfg, train=scale_epochs(cfg.train, int(epochs)))
     strategy = strategy or tf.distribute.get_strategy()
     t = cfg.train
     replicas = strategy.num_replicas_in_sync
@@ -207,7 +215,9 @@ def train(cfg: RunConfig, x_train, x_val=None, callbacks=(), strategy=None, verb
                               f"of the {replicas} replicas")
     if isinstance(x_train, np.ndarray):
         if x_train.ndim != 4:
-            raise AstrovaderError(f"training stamps must have shape (N, H, W, C), got {x_train.shape}")
+            raise DataError(f"training stamps must have shape (N, H, W, C), got {x_train.shape}")
+        if x_val is None:
+            x_train, x_val = split_validation(x_train, float(t.validation_fraction), int(t.seed))
         cfg.model.input_shape = tuple(int(s) for s in x_train.shape[1:])
         n_steps = int(np.ceil(len(x_train) / t.batch_size))
     else:
@@ -222,5 +232,5 @@ def train(cfg: RunConfig, x_train, x_val=None, callbacks=(), strategy=None, verb
     if model_kind(t.recipe) == "vae" and hasattr(model, "prior"):
         raise AstrovaderError(f"train.recipe={t.recipe!r} trains a VAE; the given model is a VaDE")
     history = fit_recipe(model, cfg, x_train, x_val, callbacks=callbacks, gmm_data=gmm_data,
-                         epochs=epochs or t.total_epochs(), verbose=verbose)
+                         epochs=t.total_epochs(), verbose=verbose)
     return model, history

@@ -1,0 +1,64 @@
+"""training.train holds out train.validation_fraction and rescales epochs like the command line."""
+
+import numpy as np
+
+import astrovader.training as training
+from astrovader import runs
+from astrovader.config import ModelConfig, RunConfig, TrainConfig
+
+
+def _tiny(recipe="vae", **train_kw):
+    model = ModelConfig(architecture="mlp", hidden_units=[8], latent_dim=2, n_clusters=2, l2=0.0)
+    train = dict(recipe=recipe, batch_size=10, vae_epochs=1, gamma_epochs=1, gmm_batches=2, periods=1,
+                 anneal_epochs=1, static_epochs=1)
+    train.update(train_kw)
+    return RunConfig(model=model, train=TrainConfig(**train))
+
+
+def _spy(monkeypatch, name):
+    seen = []
+    real = getattr(training, name)
+
+    def spy(*args, **kw):
+        seen.append((args, kw))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(training, name, spy)
+    return seen
+
+
+def _stamps(n=40):
+    return np.random.default_rng(0).normal(size=(n, 6, 6, 1)).astype("float32")
+
+
+def test_train_holds_out_the_validation_fraction(monkeypatch):
+    seen = _spy(monkeypatch, "make_dataset")
+    x = _stamps()
+    _, history = training.train(_tiny(validation_fraction=0.25), x, verbose=0)
+    expected_train, expected_val = runs.split_validation(x, 0.25, seed=0)  # the split `astrovader train` makes
+    (train_images, _), (val_images, _) = seen[0][0], seen[1][0]
+    assert len(train_images) == 30 and len(val_images) == 10
+    np.testing.assert_array_equal(train_images, expected_train)
+    np.testing.assert_array_equal(val_images, expected_val)
+    assert "val_loss" in history.history
+
+
+def test_no_split_without_a_fraction_or_with_given_validation_stamps(monkeypatch):
+    seen = _spy(monkeypatch, "make_dataset")
+    x = _stamps()
+    _, history = training.train(_tiny(), x, verbose=0)
+    assert len(seen) == 1 and len(seen[0][0][0]) == 40 and "val_loss" not in history.history
+    seen.clear()
+    training.train(_tiny(validation_fraction=0.25), x, x[:5], verbose=0)
+    assert len(seen[0][0][0]) == 40 and len(seen[1][0][0]) == 5  # the caller's split wins
+
+
+def test_epochs_rescale_the_recipe_like_the_command_line(monkeypatch):
+    seen = _spy(monkeypatch, "recipe_callbacks")
+    cfg = _tiny("s3vdc", gamma_epochs=10, anneal_epochs=5, static_epochs=5, periods=2)
+    _, history = training.train(cfg, _stamps(20), verbose=0, epochs=3)
+    scheduled = seen[0][0][0]
+    assert scheduled == runs.scale_epochs(cfg.train, 3)
+    assert scheduled.total_epochs() == 3 and scheduled.periods >= 1  # the VaDE phase is kept, not cut off
+    assert len(history.history["loss"]) == 3
+    assert cfg.train.total_epochs() == 30  # the caller's config is unchanged
