@@ -127,14 +127,44 @@ def render_galaxies(name: str, data: dict[str, Any]) -> list[str]:
 
 
 def render_speed(name: str, data: dict[str, Any]) -> list[str]:
-    out = [f"## {name}: throughput", "", f"Environment: {data.get('environment', {}).get('cpu_count')} CPU cores, "
-           f"TF {data.get('environment', {}).get('tensorflow')}; wall time {_wall(data)}.", "",
-           "| preset | input | batch | train samples/s | predict objects/s | input pipeline samples/s | peak RSS (MiB) |",
-           "|---|---|---|---|---|---|---|"]
+    env = data.get("environment", {})
+    head = (f"Environment: {env.get('cpu_count')} CPU cores, TF {env.get('tensorflow')}; wall time {_wall(data)}; "
+            f"load average at the end {data.get('load_average_end', '–')}.")
+    if data.get("experiment") == "speed_rss":
+        out = [f"## {name}: predict memory vs catalogue size", "", head,
+               "Each size predicted by `predict_run` in a fresh process from a memory-mapped uint8 `.npy`.", "",
+               "| stamps | stamp shape | file (MiB) | peak RSS (MiB) | stamps/s | load average |", "|---|---|---|---|---|---|"]
+        for r in data.get("rows", []):
+            out.append(f"| {r['n']:,} | {tuple(r['stamp_shape'])} | {fmt(r.get('file_mb'), 0)} | "
+                       f"{fmt(r.get('peak_rss_mb'), 0)} | {fmt(r.get('stamps_per_s'), 0)} | {r.get('load_average')} |")
+        if "rss_growth_last_vs_previous" in data:
+            g = data["rss_growth_last_vs_previous"]
+            out += ["", f"Peak RSS at the largest size vs the one before: {g:+.1%} "
+                        f"(target within ±10 %: **{'yes' if abs(g) <= 0.10 else 'no'}**)."]
+        return out
+    out = [f"## {name}: throughput as fractions of the roof measured in the same run", "", head,
+           "Roof: the network's own matmuls/convolutions (forward, + both backward products for training) in "
+           "one tight `tf.function` at the same batch size, timed beside the model (best of repeats each). "
+           "Training FLOPs = 3 x forward. Predict = latents, reconstruction, decoder variance and gamma per stamp.", "",
+           "| preset | variant | batch | MFLOP/sample (fwd) | train samples/s | train fraction of roof | "
+           "predict stamps/s (batch) | predict fraction of fwd roof | step overhead (ms, batch 1) | "
+           "input pipeline samples/s | peak RSS (MiB) | load |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in data.get("rows", []):
-        out.append(f"| {r['preset']} | {tuple(r['input_shape'])} | {r['batch_size']} | "
-                   f"{fmt(r.get('train_samples_per_s'), 0)} | {fmt(r.get('predict_objects_per_s'), 0)} | "
-                   f"{fmt(r.get('pipeline_samples_per_s'), 0)} | {fmt(r.get('peak_rss_mb'), 0)} |")
+        if "error" in r:
+            out.append(f"| {r['preset']} | {r.get('variant', '')} | {r.get('batch_size', '')} | "
+                       f"not run: {r['error'][:120]} |||||||||")
+            continue
+        if "train_fraction_of_roof" not in r:  # results written before the roofs existed
+            out.append(f"| {r['preset']} | – | {r['batch_size']} | – | {fmt(r.get('train_samples_per_s'), 0)} | – | "
+                       f"{fmt(r.get('predict_objects_per_s'), 0)} | – | – | {fmt(r.get('pipeline_samples_per_s'), 0)} | "
+                       f"{fmt(r.get('peak_rss_mb'), 0)} | – |")
+            continue
+        out.append(f"| {r['preset']} | {r['variant']} | {r['batch_size']} | {fmt(r['forward_mflops_per_sample'], 2)} | "
+                   f"{fmt(r['train_samples_per_s'], 0)} | {r['train_fraction_of_roof']:.0%} | "
+                   f"{fmt(r['predict_stamps_per_s'], 0)} ({r['predict_batch_size']}) | "
+                   f"{r['predict_fraction_of_roof']:.0%} | {fmt(r['step_overhead_ms'], 1)} | "
+                   f"{fmt(r['pipeline_samples_per_s'], 0)} | {fmt(r['peak_rss_mb'], 0)} | {r['load_average'][0]} |")
     return out
 
 
