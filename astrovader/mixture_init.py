@@ -93,8 +93,19 @@ def moments(z: np.ndarray, resp: np.ndarray, floor: float = 1e-3):
 
 
 def _gmm(u: np.ndarray, k: int, covariance_type: str, seed: int, n_init: int) -> GaussianMixture:
-    return GaussianMixture(k, covariance_type=covariance_type, reg_covar=1e-6, max_iter=200,
-                           n_init=n_init, random_state=seed).fit(u)
+    """A GMM fit; a component collapsed onto identical points (UMAP with min_dist 0 stacks
+    duplicate stamps on one spot) is retried with a covariance floor of 1e-4, then 1e-2, of
+    the data's variance."""
+    u = np.asarray(u, dtype=np.float64)
+    scale = float(np.mean(np.var(u, axis=0))) or 1.0
+    for reg in (1e-6, 1e-4 * scale, 1e-2 * scale):  # the first is sklearn's classic floor
+        try:
+            return GaussianMixture(k, covariance_type=covariance_type, reg_covar=reg, max_iter=200,
+                                   n_init=n_init, random_state=seed).fit(u)
+        except ValueError:  # ill-defined empirical covariance
+            continue
+    raise AstrovaderError(f"a {k}-component mixture cannot be fitted to these latents (too many identical "
+                          "stamps?): lower n_clusters or remove duplicate stamps")
 
 
 def _umap(z: np.ndarray, n_components: int, n_neighbors: int, min_dist: float, seed: int) -> np.ndarray:
