@@ -35,6 +35,7 @@ __all__ = [
     "save_config",
     "load_preset",
     "preset_names",
+    "recipe_model_kind",
     "ConfigError",
 ]
 
