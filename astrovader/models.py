@@ -133,7 +133,11 @@ class VAE(keras.Model):
         # under train.mixed_precision the networks compute in 16 bits; the sampling, the
         # prior and every loss term stay float32
         z_mean, z_log_var = (ops.cast(t, "float32") for t in self.encoder(x, training=training))
-        z = self.sampling([z_mean, z_log_var])
+        # with every KL weight at 0 (AE pretraining, beta = 0) the model is a plain autoencoder:
+        # z = mu. Sampling there lets Adam random-walk the unpenalised log-variance head to
+        # exp(36) within an epoch (a stamp scaling with small pixel values diverged to NaN).
+        stochastic = (self.unit_kl_weight + self.gmm_kl_weight) > 0.0
+        z = ops.where(stochastic, self.sampling([z_mean, z_log_var]), z_mean)
         x_hat = ops.cast(self.decoder(z, training=training), "float32")
         log_var = ops.cast(self.variance_head(z), "float32") if self.variance_head is not None else None
         recon_fn = (losses.orientation_marginal_reconstruction if self.rotation_invariant

@@ -108,3 +108,29 @@ def test_schedule_changes_loss_without_retracing():
     assert a["loss"] == pytest.approx(a["reconstruction"], rel=1e-5)
     assert b["loss"] == pytest.approx(b["reconstruction"] + b["kl_unit"], rel=1e-5)
     assert b["kl_unit"] > 0
+
+
+def test_ae_pretraining_is_a_deterministic_autoencoder():
+    """With every KL weight at 0 the model is a plain AE (z = mu): two training-mode passes give the
+    same loss and the log-variance head gets no gradient (an unpenalised head random-walked to
+    exp(36) and NaN under sampling); with a KL weight the pass is stochastic again."""
+    import tensorflow as tf
+
+    cfg = ModelConfig(architecture="mlp", input_shape=(8, 8, 1), latent_dim=3, n_clusters=2,
+                      hidden_units=[16], batch_norm=False, seed=0)
+    model = build_model(cfg)
+    x = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype("float32")
+    model(x[:2])
+    model.unit_kl_weight.assign(0.0)
+    model.gmm_kl_weight.assign(0.0)
+    a = model.compute_terms(x, training=True)["reconstruction"].numpy()
+    b = model.compute_terms(x, training=True)["reconstruction"].numpy()
+    np.testing.assert_array_equal(a, b)
+    log_var_kernel = next(v for v in model.encoder.trainable_variables if "z_log_var" in v.path)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(model.compute_terms(x, training=True)["loss"])
+    grad = tape.gradient(loss, log_var_kernel)
+    assert grad is None or float(tf.reduce_max(tf.abs(grad))) == 0.0
+    model.unit_kl_weight.assign(1.0)
+    c = model.compute_terms(x, training=True)["reconstruction"].numpy()
+    assert not np.array_equal(a, c)
