@@ -677,12 +677,12 @@ def _columns(k: int | None, j: int) -> list[str]:
         [f"mu_{i}" for i in range(j)] + ["decoder_variance", "mse"]
 
 
-def _join(parts: list[Path], tmp: Path, fmt: str, k: int | None, j: int, extra: dict | None = None) -> np.ndarray:
-    """Write the parts into ``tmp`` as one table; returns the ids written, in order.
+def _join(parts: list[Path], tmp: Path, fmt: str, k: int | None, j: int, extra: dict | None = None) -> int:
+    """Write the parts into ``tmp`` as one table (a ``.csv`` part by part); returns the rows written.
 
     ``extra`` arrays (the shard description) are stored beside the columns of an ``.npz``.
     """
-    ids = []
+    rows = 0
     if fmt == ".npz":
         data = [{k_: v for k_, v in np.load(p).items() if k_ != "consumed"} for p in parts]
         merged = {key: np.concatenate([d[key] for d in data]) for key in (data[0] if data else {})}
@@ -693,7 +693,7 @@ def _join(parts: list[Path], tmp: Path, fmt: str, k: int | None, j: int, extra: 
                 merged.update(gamma=np.zeros((0, k), np.float32), cluster=np.zeros(0, np.int64))
         with tmp.open("wb") as f:
             np.savez(f, **merged, **(extra or {}))
-        ids = [merged["id"]]
+        rows = len(merged["id"])
     else:
         with tmp.open("w", newline="") as f:
             w = csv.writer(f)
@@ -706,8 +706,8 @@ def _join(parts: list[Path], tmp: Path, fmt: str, k: int | None, j: int, extra: 
                     blocks += [np.char.mod("%.6g", z["mu"]), np.char.mod("%.6g", z["decoder_variance"][:, None]),
                                np.char.mod("%.6g", z["mse"][:, None])]
                     w.writerows(np.concatenate(blocks, axis=1).tolist())
-                    ids.append(z["id"].astype(str))
-    return np.concatenate(ids) if ids else np.zeros(0, str)
+                    rows += len(z["id"])
+    return rows
 
 
 # -- shards: one worker of an array job predicts one contiguous block of the catalogue
@@ -940,12 +940,12 @@ def predict_run(run: Run | str | os.PathLike, data: str, out: str | os.PathLike,
                 os.replace(side_tmp, side)
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         try:
-            ids = _join(parts, tmp, out.suffix, k, j, extra=extra)
+            n_rows = _join(parts, tmp, out.suffix, k, j, extra=extra)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
         shutil.rmtree(parts_dir, ignore_errors=True)
-    return len(ids)
+    return n_rows
 
 
 def _finished_shard(out: Path, run: Run, data: str, shard: tuple[int, int]) -> dict | None:

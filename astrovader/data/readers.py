@@ -28,6 +28,7 @@ NumPy and HDF5 values are kept as they are. Stamps are channels-last ``(H, W, C)
 from __future__ import annotations
 
 import csv
+import mmap
 import os
 from pathlib import Path
 from typing import Any
@@ -180,7 +181,22 @@ class ArraySource(IndexedSource):
 
     def read(self, lo: int, hi: int) -> np.ndarray:
         x = np.asarray(self._array[lo:hi]).astype(np.float32)
+        self._release()
         return x[..., None] if self._expand else x
+
+    def _release(self) -> None:
+        """Let the OS drop the pages of a memory-mapped file that were just copied.
+
+        Pages of a file mapping count as resident memory until evicted, so streaming a
+        large ``.npy`` would otherwise grow RSS with every chunk read (they are read from
+        the file again if needed: nothing is lost).
+        """
+        mm = getattr(self._array, "_mmap", None)
+        if mm is not None and hasattr(mm, "madvise"):
+            try:
+                mm.madvise(mmap.MADV_DONTNEED)
+            except (OSError, ValueError):  # not supported here: memory is only released later
+                pass
 
 
 class FileListSource(IndexedSource):

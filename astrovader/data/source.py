@@ -62,6 +62,24 @@ class Source:
         return None
 
 
+class _RowIds:
+    """The default ids ``"0" .. "n-1"``, made per slice (a million-stamp file needs no id table)."""
+
+    def __init__(self, n: int):
+        self.n = int(n)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, slice):
+            return np.arange(*index.indices(self.n)).astype(str)
+        return np.arange(self.n)[index].astype(str)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.arange(self.n).astype(str if dtype is None else dtype)
+
+
 class IndexedSource(Source):
     """A source with ids, labels and columns in memory that reads any index range of stamps.
 
@@ -73,7 +91,7 @@ class IndexedSource(Source):
 
     def __init__(self, name: str, n: int, ids=None, labels=None, label_names=None, columns=None):
         super().__init__(name, n, label_names)
-        self.ids = np.array([str(i) for i in range(self.n)]) if ids is None else np.asarray(ids).astype(str)
+        self.ids = _RowIds(self.n) if ids is None else np.asarray(ids).astype(str)
         self.labels, self.columns = labels, dict(columns or {})
         if labels is not None and len(labels) != self.n:
             raise DataError(f"{name}: {self.n} images but {len(labels)} labels; give one label per image")
