@@ -15,6 +15,8 @@ For every preset (and training variant: steps per execution, XLA, mixed precisio
   :func:`astrovader.runs.predict_arrays` (prediction: latents, reconstruction, decoder
   variance, gamma) times the FLOPs per sample. Roof and model timings are interleaved and
   the best of several repeats of each is kept, so the ratio holds on a loaded machine.
+* **Optimiser update**: one Adam update of copies of the model's weights, timed alone; the
+  matmul roof leaves it out, so a second ratio divides by "roof + one update per step".
 * **Per-step overhead**: seconds per training step on a batch of 1 (Keras loop, callbacks,
   optimiser dispatch). **Input pipeline**: stamps/s of :func:`astrovader.data.make_dataset`
   iterated without a model. **Peak RSS** of the process so far.
@@ -50,16 +52,16 @@ if __package__ in (None, ""):
 
 from benchmarks import _common as C  # noqa: E402
 
-__all__ = ["main", "measure", "layer_specs", "flops_per_sample", "roof", "measure_rss"]
+__all__ = ["main", "measure", "layer_specs", "flops_per_sample", "roof", "optimizer_timer", "measure_rss"]
 
 # Input shapes used when a preset's stamps are larger than is practical here.
 DEFAULT_SHAPES = {"astrovader": (64, 64, 1)}
 #: training variants: name -> TrainConfig overrides
 VARIANTS = {
+    "spe1": {"steps_per_execution": 1},
     "default": {},
-    "spe10": {"steps_per_execution": 10},
-    "xla": {"steps_per_execution": 10, "jit_compile": True},
-    "bf16": {"steps_per_execution": 10, "mixed_precision": "mixed_bfloat16"},
+    "xla": {"jit_compile": True},
+    "bf16": {"mixed_precision": "mixed_bfloat16"},
 }
 
 
@@ -160,6 +162,41 @@ def roof(specs: list[dict], batch: int, train: bool, dtype: str = "float32", sec
     return once
 
 
+def optimizer_timer(model, train_cfg, seconds: float = 0.5):
+    """A callable timing one optimiser update of copies of the model's trainable variables (seconds).
+
+    Adam reads and writes every weight and both moment slots each step whatever the batch
+    size: on a CPU this memory-bound pass is the per-step cost the matmul roof leaves out.
+    """
+    import keras
+    import tensorflow as tf
+
+    from astrovader.training import make_optimizer
+
+    vs = [keras.Variable(np.asarray(v), dtype="float32") for v in model.trainable_variables]
+    gs = [tf.constant(np.full(tuple(v.shape), 1e-4, np.float32)) for v in vs]
+    opt = make_optimizer(train_cfg, 100)
+    opt.build(vs)
+
+    @tf.function(jit_compile=bool(train_cfg.jit_compile))
+    def update():
+        opt.apply_gradients(zip(gs, vs))
+
+    update()
+
+    def once() -> float:
+        n, t0 = 0, time.perf_counter()
+        while True:
+            update()
+            n += 1
+            _ = vs[0].numpy()
+            dt = time.perf_counter() - t0
+            if dt >= seconds:
+                return dt / n
+
+    return once
+
+
 # ----------------------------------------------------------------------------- measurements
 def _load() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
@@ -217,14 +254,19 @@ def measure(preset: str, batch_size: int | None = None, n_train: int = 4000, n_p
                 "load_average": load_before}
     warm = time.perf_counter() - t0
     train_roof = roof(specs, batch_size, True, dtype)
-    epochs, roofs = [], []
-    for _ in range(repeats):  # interleaved, best of each: both see the same machine
+    opt_timer = optimizer_timer(model, cfg.train)
+    epochs, roofs, opt_times = [], [], []
+    for _ in range(repeats):  # interleaved, best of each: all see the same machine
         roofs.append(train_roof())
+        opt_times.append(opt_timer())
         t0 = time.perf_counter()
         model.fit(ds, epochs=1, verbose=0, callbacks=[guard])
         epochs.append(time.perf_counter() - t0)
     train_rate = n_train / min(epochs)
     train_roof_flops = max(roofs)
+    t_opt = min(opt_times)
+    # the best a step can do: its matmuls at the roof plus one optimiser update
+    bound_rate = batch_size / (batch_size * f_train / train_roof_flops + t_opt)
 
     # per-step overhead: steps on a batch of one stamp
     one = tf.data.Dataset.from_tensor_slices(x[:64]).batch(1)
@@ -273,6 +315,9 @@ def measure(preset: str, batch_size: int | None = None, n_train: int = 4000, n_p
         "train_roof_samples_per_s": train_roof_flops / f_train,
         "train_fraction_of_roof": train_rate * f_train / train_roof_flops,
         "train_epoch_seconds": epochs,
+        "optimizer_update_ms": t_opt * 1e3,
+        "train_bound_samples_per_s": bound_rate,
+        "train_fraction_of_roof_plus_optimizer": train_rate / bound_rate,
         "step_overhead_ms": step_overhead * 1e3,
         "pipeline_samples_per_s": pipe_rate,
         "n_predict": n_predict,
@@ -369,7 +414,8 @@ def _print_row(r: dict) -> None:
         return
     print(f"{r['preset']} [{r['variant']}] batch {r['batch_size']}: train {r['train_samples_per_s']:.0f} samples/s "
           f"= {r['train_fraction_of_roof']:.0%} of roof ({r['train_gflops_per_s']:.1f} of "
-          f"{r['train_roof_gflops_per_s']:.1f} GFLOP/s); predict {r['predict_stamps_per_s']:.0f} stamps/s "
+          f"{r['train_roof_gflops_per_s']:.1f} GFLOP/s; {r['train_fraction_of_roof_plus_optimizer']:.0%} of "
+          f"roof + one {r['optimizer_update_ms']:.1f} ms optimiser update per step); predict {r['predict_stamps_per_s']:.0f} stamps/s "
           f"(batch {r['predict_batch_size']}) = {r['predict_fraction_of_roof']:.0%} of forward roof; "
           f"step overhead {r['step_overhead_ms']:.1f} ms; pipeline {r['pipeline_samples_per_s']:.0f}/s; "
           f"peak RSS {r['peak_rss_mb']:.0f} MiB; load {r['load_average'][0]}", flush=True)

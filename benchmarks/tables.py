@@ -147,21 +147,24 @@ def render_speed(name: str, data: dict[str, Any]) -> list[str]:
            "one tight `tf.function` at the same batch size, timed beside the model (best of repeats each). "
            "Training FLOPs = 3 x forward. Predict = latents, reconstruction, decoder variance and gamma per stamp.", "",
            "| preset | variant | batch | MFLOP/sample (fwd) | train samples/s | train fraction of roof | "
+           "… of roof + optimiser (update ms) | "
            "predict stamps/s (batch) | predict fraction of fwd roof | step overhead (ms, batch 1) | "
            "input pipeline samples/s | peak RSS (MiB) | load |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in data.get("rows", []):
         if "error" in r:
             out.append(f"| {r['preset']} | {r.get('variant', '')} | {r.get('batch_size', '')} | "
-                       f"not run: {r['error'][:120]} |||||||||")
+                       f"not run: {r['error'][:120]} ||||||||||")
             continue
         if "train_fraction_of_roof" not in r:  # results written before the roofs existed
-            out.append(f"| {r['preset']} | – | {r['batch_size']} | – | {fmt(r.get('train_samples_per_s'), 0)} | – | "
+            out.append(f"| {r['preset']} | – | {r['batch_size']} | – | {fmt(r.get('train_samples_per_s'), 0)} | – | – | "
                        f"{fmt(r.get('predict_objects_per_s'), 0)} | – | – | {fmt(r.get('pipeline_samples_per_s'), 0)} | "
                        f"{fmt(r.get('peak_rss_mb'), 0)} | – |")
             continue
         out.append(f"| {r['preset']} | {r['variant']} | {r['batch_size']} | {fmt(r['forward_mflops_per_sample'], 2)} | "
                    f"{fmt(r['train_samples_per_s'], 0)} | {r['train_fraction_of_roof']:.0%} | "
+                   f"{r.get('train_fraction_of_roof_plus_optimizer', float('nan')):.0%} "
+                   f"({fmt(r.get('optimizer_update_ms'), 1)}) | "
                    f"{fmt(r['predict_stamps_per_s'], 0)} ({r['predict_batch_size']}) | "
                    f"{r['predict_fraction_of_roof']:.0%} | {fmt(r['step_overhead_ms'], 1)} | "
                    f"{fmt(r['pipeline_samples_per_s'], 0)} | {fmt(r['peak_rss_mb'], 0)} | {r['load_average'][0]} |")
