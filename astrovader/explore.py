@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from astrovader.errors import AstrovaderError
+from astrovader.errors import AstrovaderError, ConfigError, DataError
 
 __all__ = [
     "Tour",
@@ -164,7 +164,7 @@ def shortest_route(points: np.ndarray, exact_max: int = 10) -> list[int]:
 def interpolate(z_a: np.ndarray, z_b: np.ndarray, steps: int) -> np.ndarray:
     """``steps`` points on the straight line from ``z_a`` to ``z_b``, both ends included."""
     if steps < 2:
-        raise ValueError(f"steps={steps}: an interpolation needs at least its 2 ends")
+        raise ConfigError(f"steps={steps}: an interpolation needs at least its 2 ends")
     t = np.linspace(0.0, 1.0, int(steps))[:, None]
     z_a, z_b = np.asarray(z_a, dtype=np.float32), np.asarray(z_b, dtype=np.float32)
     return ((1.0 - t) * z_a + t * z_b).astype(np.float32)
@@ -237,7 +237,7 @@ def tour(model, x: np.ndarray, gamma: np.ndarray | None = None, latents: np.ndar
     """
     _require_vade(model, "the tour")
     if steps < 0:
-        raise ValueError(f"steps={steps} must be >= 0")
+        raise ConfigError(f"steps={steps} must be >= 0")
     gamma, latents = _gamma_and_latents(model, x, gamma, latents)
     objects = cluster_stops(gamma)
     means = np.asarray(model.cluster_means(), dtype=np.float32)
@@ -297,15 +297,15 @@ def traversals(model, latents: np.ndarray, steps: int = 9, quantile: float | Non
     """
     latents = np.asarray(latents, dtype=np.float64)
     if latents.ndim != 2 or len(latents) == 0:
-        raise ValueError("latents must be a non-empty (N, J) array of posterior means")
+        raise DataError("latents must be a non-empty (N, J) array of posterior means")
     if steps < 3 or steps % 2 == 0:
-        raise ValueError(f"steps={steps}: use an odd number >= 3 so the mean sits in the centre column")
+        raise ConfigError(f"steps={steps}: use an odd number >= 3 so the mean sits in the centre column")
     if quantile is not None and not 0.0 <= quantile < 0.5:
-        raise ValueError(f"quantile={quantile}: use a value in [0, 0.5), e.g. 0.01")
+        raise ConfigError(f"quantile={quantile}: use a value in [0, 0.5), e.g. 0.01")
     j = latents.shape[1]
     variables = np.arange(j) if variables is None else np.asarray(variables, dtype=int)
     if len(variables) == 0 or variables.min() < 0 or variables.max() >= j:
-        raise ValueError(f"variables must be latent indices in 0..{j - 1}")
+        raise ConfigError(f"variables={variables.tolist()}: give latent indices in 0..{j - 1}")
     mean = latents.mean(0)
     if quantile:
         lo, hi = np.quantile(latents, [quantile, 1.0 - quantile], axis=0)

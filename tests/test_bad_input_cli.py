@@ -143,6 +143,14 @@ def test_wrong_channel_count(tmp_path, capsys):
     assert not (tmp_path / "p.csv").exists()
 
 
+@pytest.mark.parametrize("flags, needle", [(["traverse", "--quantile", "3"], "quantile=3.0"),
+                                           (["traverse", "--variables", "99"], "variables=[99]: give latent indices in 0..1"),
+                                           (["traverse", "--steps", "4"], "odd number")])
+def test_bad_explore_flags(trained, tmp_path, capsys, flags, needle):
+    run, data, _ = trained
+    user_error(capsys, ["explore", "--run", run, "--data", data, "--out", tmp_path / "e", *flags], needle)
+
+
 def test_existing_outputs_are_never_overwritten(trained, tmp_path, capsys):
     run, data, cfgp = trained
     dest = tmp_path / "p.csv"

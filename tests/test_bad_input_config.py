@@ -66,7 +66,8 @@ def test_bad_value_in_a_preset(tmp_path, capsys, monkeypatch, field, value, need
                                            (["--clusters", "0"], "model.n_clusters"),
                                            (["--batch-size", "0"], "train.batch_size"),
                                            (["--epochs", "0"], "--epochs"),
-                                           (["--n", "0"], "data.n=0")])
+                                           (["--n", "0"], "data.n=0"),
+                                           (["--seed", "-1"], "seed=-1")])
 def test_bad_value_on_the_command_line(tmp_path, capsys, flags, needle):
     user_error(capsys, ["train", "--config", tiny_config(tmp_path / "c.yaml"), "--out", tmp_path / "run", *flags], needle)
     assert not (tmp_path / "run").exists()
@@ -86,6 +87,13 @@ def test_data_config_validate():
                       ({"grayscale": "no"}, "data.grayscale='no'"), ({"seed": "s"}, "data.seed='s'")]:
         with pytest.raises(ConfigError, match=match):
             DataConfig(**kw).validate()
+
+
+def test_architecture_specific_checks():
+    with pytest.raises(ConfigError, match="deep_hits needs at least 2 conv layers"):
+        ModelConfig(architecture="deep_hits", filters=[8]).validate()
+    with pytest.raises(ConfigError, match=r"train.seed=4294967296: give a seed in 0\.\.4294967295"):
+        RunConfig.from_dict({"train": {"seed": 2**32}})
 
 
 def test_run_config_validates_its_data_section():
