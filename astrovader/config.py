@@ -82,8 +82,8 @@ def _convert(value, kind: str, name: str):
             return bool(value)
         raise bad
     if kind == "str":
-        if isinstance(value, str):
-            return value
+        if isinstance(value, (str, os.PathLike)):
+            return os.fspath(value)  # paths (data.spec, data.cache_dir) are stored as strings
         raise bad
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
         raise bad

@@ -6,6 +6,8 @@ raise :class:`~astrovader.errors.ConfigError` / :class:`~astrovader.errors.DataE
 (both ``ValueError`` subclasses) for a user's mistake.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -75,10 +77,11 @@ def test_bad_value_on_the_command_line(tmp_path, capsys, flags, needle):
 
 def test_data_config_validate():
     assert DataConfig().validate() == DataConfig()
-    cfg = DataConfig(crop=12, resize=["16", 16.0], clip=[-1, "1"], n="100", shift=2, fill_value="0.5")
+    cfg = DataConfig(crop=12, resize=["16", 16.0], clip=[-1, "1"], n="100", shift=2, fill_value="0.5",
+                     spec=Path("stamps") / "a.npz")
     assert cfg.validate() is cfg
-    assert (cfg.crop, cfg.resize, cfg.clip, cfg.n, cfg.shift, cfg.fill_value) == \
-        ([12, 12], [16, 16], [-1.0, 1.0], 100, 2.0, 0.5)
+    assert (cfg.crop, cfg.resize, cfg.clip, cfg.n, cfg.shift, cfg.fill_value, cfg.spec) == \
+        ([12, 12], [16, 16], [-1.0, 1.0], 100, 2.0, 0.5, str(Path("stamps") / "a.npz"))
     for kw, match in [({"spec": ""}, "data.spec is empty"), ({"spec": None}, "data.spec is empty"),
                       ({"n": 0}, "data.n=0"), ({"n": 2.5}, "data.n=2.5: give a whole number"),
                       ({"scaling": "sqrt"}, "data.scaling='sqrt'"), ({"nan_policy": None}, "data.nan_policy"),
