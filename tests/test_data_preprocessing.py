@@ -44,7 +44,29 @@ def test_zscore_and_none():
     np.testing.assert_array_equal(preprocess(x, DataConfig()), x)
 
 
-@pytest.mark.parametrize("scaling", ["minmax", "chase", "asinh", "zscore"])
+def test_asinh_peak_against_numpy():
+    v = np.array([0, 1, 2, 3, 4, 100, -30, 5], np.float64)
+    c = v - np.median(v)
+    peak = np.percentile(np.abs(c), 99.5)
+    expect = np.arcsinh(c / (0.5 * peak)) / np.arcsinh(2.0)
+    np.testing.assert_allclose(preprocess(_one(v), DataConfig(scaling="asinh_peak")).ravel(), expect, rtol=1e-5)
+
+
+def test_asinh_peak_is_brightness_invariant():
+    """A galaxy 10x brighter (same shape, same noise) maps to nearly the same stamp; asinh does not."""
+    r2 = ((np.arange(21) - 10.0) ** 2)[:, None] + ((np.arange(21) - 10.0) ** 2)[None]
+    shape = np.exp(-np.sqrt(r2) / 2.0)
+    noise = np.random.default_rng(1).normal(0, 1, shape.shape)
+    faint, bright = (f * shape + noise for f in (100.0, 1000.0))
+    x = np.stack([faint, bright])[..., None].astype(np.float32)
+    peak = preprocess(x, DataConfig(scaling="asinh_peak"))
+    assert np.abs(peak[0] - peak[1]).max() < 0.1
+    assert 1.0 <= peak.max() < 1.5  # the peak (99.5th percentile) maps to 1
+    plain = preprocess(x, DataConfig(scaling="asinh"))
+    assert np.abs(plain[0] - plain[1]).max() > 1.0
+
+
+@pytest.mark.parametrize("scaling", ["minmax", "chase", "asinh", "zscore", "asinh_peak"])
 def test_constant_stamp_maps_to_zero(scaling):
     out = preprocess(np.full((2, 3, 3, 1), 7.0, np.float32), DataConfig(scaling=scaling))
     assert np.isfinite(out).all() and np.all(out == 0)

@@ -15,6 +15,10 @@ Scalings (``DataConfig.scaling``), for a stamp x with pixels x_i:
 * ``asinh``  -- arcsinh((x - median x) / s) with s = 1.4826 MAD(x), the robust noise level:
   linear near the noise, logarithmic for bright cores.
 * ``zscore`` -- (x - mean x) / std x.
+* ``asinh_peak`` -- arcsinh(t / a) / arcsinh(1 / a) with t = (x - median x) / p, p the
+  stamp's 99.5th-percentile |pixel| above the median (at least the robust noise) and a = 0.5:
+  the stamp in units of its own peak, so a bright and a faint galaxy of one shape look
+  alike (clusters by morphology, not brightness), mildly compressed above half the peak.
 
 A constant stamp (zero range / zero spread) maps to zeros instead of dividing by zero.
 """
@@ -30,7 +34,9 @@ from astrovader.errors import DataError
 __all__ = ["SCALINGS", "NAN_POLICIES", "preprocess", "scale", "grayscale", "center_crop", "resize", "fit_shape",
            "conform"]
 
-SCALINGS = ("none", "minmax", "chase", "asinh", "zscore")
+SCALINGS = ("none", "minmax", "chase", "asinh", "zscore", "asinh_peak")
+#: softening of ``asinh_peak`` as a fraction of the peak
+PEAK_SOFTENING = 0.5
 NAN_POLICIES = ("error", "fill", "drop")
 _EPS = 1e-12
 
@@ -94,6 +100,13 @@ def scale(images: np.ndarray, method: str) -> np.ndarray:
         # fall back to the standard deviation for stamps that are mostly constant
         s = np.where(mad > _EPS, mad, flat.std(axis=1, keepdims=True))
         flat = np.where(s > _EPS, np.arcsinh((flat - med) / np.maximum(s, _EPS)), 0.0)
+    elif method == "asinh_peak":
+        med = np.median(flat, axis=1, keepdims=True)
+        centred = flat - med
+        noise = 1.4826 * np.median(np.abs(centred), axis=1, keepdims=True)
+        peak = np.maximum(np.percentile(np.abs(centred), 99.5, axis=1, keepdims=True), noise)
+        a = PEAK_SOFTENING
+        flat = np.where(peak > _EPS, np.arcsinh(centred / (a * np.maximum(peak, _EPS))) / np.arcsinh(1.0 / a), 0.0)
     elif method == "zscore":
         mu = flat.mean(axis=1, keepdims=True)
         sd = flat.std(axis=1, keepdims=True)
