@@ -1,0 +1,52 @@
+"""benchmarks.speed: FLOPs counted from layer shapes, the roof function, and its RESULTS.md rows."""
+
+import json
+
+from benchmarks import _common as C
+from benchmarks import speed
+
+
+def _model(preset, shape=None):
+    from astrovader.config import load_preset
+    from astrovader.models import build_model
+
+    cfg = load_preset(preset)
+    if shape:
+        cfg.model.input_shape = shape
+    return build_model(cfg.model)
+
+
+def test_mlp_flops_are_the_matmul_shapes():
+    specs = speed.layer_specs(_model("mnist-vade"))
+    enc = 784 * 500 + 500 * 500 + 500 * 2000 + 2 * 2000 * 10  # z_mean and z_log_var heads
+    dec = 10 * 2000 + 2000 * 500 + 500 * 500 + 500 * 784
+    assert speed.flops_per_sample(specs, train=False) == 2 * (enc + dec)
+    assert speed.flops_per_sample(specs, train=True) == 6 * (enc + dec)  # ~20 MFLOP, as issue 14 says
+
+
+def test_conv_roof_runs_every_layer():
+    specs = speed.layer_specs(_model("demo", (12, 12, 1)))
+    convs = [s for s in specs if s["kind"] == "conv"]
+    assert convs and all(s["flops"] == 2 * s["out_shape"][0] * s["out_shape"][1] * 9 * s["in_shape"][2]
+                         * s["out_shape"][2] for s in convs)
+    fn = speed._roof_fn(specs, 4, train=True)
+    assert len(fn()) == 3 * len(specs)  # forward, d/dx, d/dw per layer
+    assert speed.roof(specs, 4, train=False, seconds=0.05)() > 0
+
+
+def test_speed_tables(tmp_path):
+    row = {"preset": "demo", "variant": "default", "batch_size": 100, "forward_mflops_per_sample": 1.5,
+           "train_samples_per_s": 900.0, "train_fraction_of_roof": 0.5, "train_fraction_of_roof_plus_optimizer": 0.6,
+           "optimizer_update_ms": 3.0, "predict_stamps_per_s": 9000.0, "predict_batch_size": 1024,
+           "predict_fraction_of_roof": 0.7, "step_overhead_ms": 5.0, "pipeline_samples_per_s": 1e5,
+           "peak_rss_mb": 900.0, "load_average": [3.0, 3.0, 3.0]}
+    (tmp_path / "speed.json").write_text(json.dumps({"experiment": "speed", "rows": [row, {
+        "preset": "hits", "variant": "xla", "batch_size": 64, "error": "InvalidArgumentError: no XLA kernel"}]}))
+    rss = [{"n": n, "stamp_shape": [12, 12, 1], "file_mb": n / 1e4, "peak_rss_mb": m, "stamps_per_s": 3000.0,
+            "load_average": [1, 1, 1]} for n, m in [(10_000, 800.0), (100_000, 820.0), (1_000_000, 850.0)]]
+    (tmp_path / "speed_rss.json").write_text(json.dumps({"experiment": "speed_rss", "rows": rss,
+                                                         "rss_growth_last_vs_previous": 850 / 820 - 1}))
+    md = C.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
+    assert "| demo | default | 100 | 1.50 | 900 | 50% | 60% (3.0) | 9000 (1024) | 70% |" in md
+    assert "not run: InvalidArgumentError" in md
+    assert "| 1,000,000 | (12, 12, 1) |" in md and "**yes**" in md
