@@ -18,6 +18,11 @@ latents hold ~0.8-0.9. This module offers the alternatives, all unsupervised:
       mu_k   = sum_i r_ik z_i / sum_i r_ik
       s2_kj  = sum_i r_ik (z_ij - mu_kj)^2 / sum_i r_ik  + floor * var_j(z)
 
+After a deterministic autoencoder pretraining (``train.pretrain: ae``) the encoder's
+log-variance head has never been trained (it still outputs log s2 = 0, a posterior as wide
+as the whole latent cloud); :func:`narrow_posterior` starts it at a tenth of the clusters'
+typical (geometric-mean) variance, so the first VaDE samples stay inside their clusters.
+
 Restarts (``n_restarts`` > 1) repeat the whole clustering with other seeds; the kept one
 is the *medoid*: the clustering that agrees best (mean adjusted Rand index) with all
 others -- a stability criterion that never looks at labels. Large catalogues are
@@ -38,7 +43,7 @@ from astrovader.config import INIT_METHODS
 from astrovader.errors import AstrovaderError
 
 __all__ = ["MixtureInit", "INIT_METHODS", "cluster_latents", "medoid", "moments", "split_components",
-           "init_prior"]
+           "init_prior", "narrow_posterior"]
 
 
 @dataclasses.dataclass
@@ -224,4 +229,25 @@ def init_prior(model, z: np.ndarray, method: str = "umap", uniform_pi: bool = Fa
     k = len(init.weights)
     weights = np.full(k, 1.0 / k) if uniform_pi else init.weights
     model.prior.set_parameters(weights, init.means, init.variances)
+    narrow_posterior(model, init.variances, init.weights)
     return init
+
+
+def narrow_posterior(model, variances: np.ndarray, weights: np.ndarray, fraction: float = 0.1) -> bool:
+    """Start q(z | x) at ``fraction`` x the components' geometric-mean variance per latent
+    dimension, if the encoder's ``z_log_var`` head is untrained (all zeros: an AE pretraining
+    never gives it a gradient). A head trained by a VAE pretraining is kept.
+
+    Returns whether the head was set.
+    """
+    try:
+        head = model.encoder.get_layer("z_log_var")
+    except (AttributeError, ValueError):
+        return False
+    kernel, bias = head.get_weights()
+    if np.any(kernel) or np.any(bias):
+        return False
+    w = np.asarray(weights, np.float64) / np.sum(weights)
+    log_within = w @ np.log(np.asarray(variances, np.float64))  # log space: clusters of every width count
+    head.set_weights([kernel, (np.log(fraction) + log_within).astype(bias.dtype)])
+    return True

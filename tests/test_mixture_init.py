@@ -229,3 +229,27 @@ def test_collapsed_component_is_refitted_with_a_larger_covariance_floor(monkeypa
     monkeypatch.setattr(M, "GaussianMixture", Failing)
     with pytest.raises(AstrovaderError, match="cannot be fitted"):
         cluster_latents(z, 2, "gmm", seed=0)
+
+
+def test_untrained_log_variance_head_starts_inside_the_clusters():
+    """After AE pretraining the z_log_var head is all zeros (s2 = 1, wider than the latent cloud);
+    the initialisation sets it to 0.1 x the clusters' geometric-mean variance; a trained head is kept."""
+    from astrovader.mixture_init import narrow_posterior
+
+    cfg = ModelConfig(architecture="mlp", input_shape=(8, 8, 1), latent_dim=2, n_clusters=2,
+                      hidden_units=[8], batch_norm=False, seed=0)
+    model = build_model(cfg)
+    model(np.zeros((1, 8, 8, 1), "float32"))
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.normal(-1, 0.1, (100, 2)), rng.normal(1, 0.01, (100, 2))])
+    init = init_prior(model, z, method="gmm", seed=0)
+    kernel, bias = model.encoder.get_layer("z_log_var").get_weights()
+    expect = np.log(0.1) + np.average(np.log(init.variances), axis=0, weights=init.weights)
+    np.testing.assert_allclose(bias, expect, rtol=1e-5)
+    assert np.all(kernel == 0) and np.all(np.exp(bias) < 0.1 ** 2)  # narrower than the wide cluster
+    _, log_var = model.encode(np.zeros((3, 8, 8, 1), "float32"))
+    np.testing.assert_allclose(log_var, np.broadcast_to(expect, log_var.shape), rtol=1e-5)
+    head = model.encoder.get_layer("z_log_var")
+    head.set_weights([kernel + 0.5, bias])  # trained by a VAE pretraining
+    assert not narrow_posterior(model, init.variances, init.weights)
+    np.testing.assert_array_equal(head.get_weights()[0], kernel + 0.5)
