@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from collections import defaultdict
 from typing import Any
 
@@ -149,12 +151,14 @@ def render_speed(name: str, data: dict[str, Any]) -> list[str]:
            "| preset | variant | batch | MFLOP/sample (fwd) | train samples/s | train fraction of roof | "
            "… of roof + optimiser (update ms) | "
            "predict stamps/s (batch) | predict fraction of fwd roof | step overhead (ms, batch 1) | "
-           "input pipeline samples/s | peak RSS (MiB) | load |",
+           "input pipeline samples/s | peak RSS of the process so far (MiB) | load |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in data.get("rows", []):
         if "error" in r:
+            op = re.search(r"compile graph .*?: (\w+) \(No registered", r["error"])
+            why = f"XLA cannot compile {op.group(1)} on this device" if op else r["error"][:120]
             out.append(f"| {r['preset']} | {r.get('variant', '')} | {r.get('batch_size', '')} | "
-                       f"not run: {r['error'][:120]} ||||||||||")
+                       f"not run: {why} ||||||||||")
             continue
         if "train_fraction_of_roof" not in r:  # results written before the roofs existed
             out.append(f"| {r['preset']} | – | {r['batch_size']} | – | {fmt(r.get('train_samples_per_s'), 0)} | – | – | "
