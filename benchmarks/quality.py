@@ -461,6 +461,8 @@ def run_clustering(args, log, set_name: str) -> list[str]:
             for m in methods:
                 if m == "vade":
                     rows += _vade_clustering_run(cfg, stamps, s, log, Path(tmp))
+                elif m == "ae+kmeans" and "n2d" in methods:
+                    continue  # one autoencoder gives both rows (baselines.autoencoder_baselines)
                 else:
                     rows += _baseline_rows(m, cfg, x, y, s, log)
             written = save()
