@@ -28,6 +28,7 @@ from keras import layers, ops
 
 from astrovader import losses, priors
 from astrovader.config import ModelConfig
+from astrovader.errors import ConfigError
 from astrovader.models import VAE, _config_dict
 from astrovader.networks import build_networks
 
@@ -77,7 +78,7 @@ class DoublePeakVAE(VAE):
                  prior_s: float = 0.5, **kwargs):
         super().__init__(encoder, decoder, **kwargs)
         if prior_loss not in priors.PRIOR_LOSSES:
-            raise ValueError(f"prior_loss={prior_loss!r}: choose one of {', '.join(priors.PRIOR_LOSSES)}")
+            raise ConfigError(f"model.prior_loss={prior_loss!r}: choose one of {', '.join(priors.PRIOR_LOSSES)}")
         self.prior_loss = prior_loss
         self.prior_m = float(prior_m)
         self.prior_s = float(prior_s)
@@ -89,7 +90,7 @@ class DoublePeakVAE(VAE):
     def sample(self, n: int, cluster: int | None = None, temperature: float = 1.0, seed: int | None = None):
         """Decode ``n`` draws of the double-peak prior (``cluster`` is not defined here)."""
         if cluster is not None:
-            raise ValueError("a double-peak VAE has no clusters; drop cluster")
+            raise ConfigError("a double-peak VAE has no clusters: drop cluster (--cluster)")
         return self.decode(priors.sample_double_peak(n, self.latent_dim, self.prior_m, self.prior_s,
                                                      temperature, seed))
 
@@ -194,8 +195,8 @@ def build_autoencoder(cfg: ModelConfig, kind: str) -> VAE:
     cfg.validate()
     common = dict(reconstruction=cfg.reconstruction, seed=cfg.seed, model_config=_config_dict(cfg))
     if cfg.decoder_variance or cfg.reconstruction == "gaussian":
-        raise ValueError("the AE / double-peak / hierarchical models use mse or bce: set "
-                         "model.decoder_variance: false")
+        raise ConfigError("the AE / double-peak / hierarchical models use model.reconstruction mse or bce: set "
+                          "model.decoder_variance: false and reconstruction: mse")
     if kind == "ae":
         encoder, decoder = build_networks(cfg)
         model = AE(_point_encoder(encoder), decoder, name="ae",

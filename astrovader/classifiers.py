@@ -29,6 +29,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from astrovader.errors import ConfigError, DataError
 from astrovader.layers import CyclicPooling, RotationStack
 
 __all__ = ["CLASSIFIER_KINDS", "FrameFeatures", "build_deep_hits", "build_rcnn", "build_ensemble",
@@ -96,10 +97,10 @@ def build_deep_hits(input_shape: Sequence[int] = (21, 21, 1), n_classes: int = 2
     """
     h, w, c = (int(s) for s in input_shape)
     if rotation_invariant and h != w:
-        raise ValueError(f"the rotation-invariant Deep-HiTS CNN needs square stamps, got {h}x{w}: "
-                         "crop them (data.crop)")
+        raise DataError(f"stamps of shape {h}x{w}x{c}: the rotation-invariant Deep-HiTS CNN needs square stamps; "
+                        f"crop them (data.crop: [{min(h, w)}, {min(h, w)}]) or set model.rotation_invariant: false")
     if len(filters) < 2:
-        raise ValueError("model.filters: give at least 2 conv layers for deep_hits")
+        raise ConfigError(f"model.filters={list(filters)}: deep_hits needs at least 2 conv layers, e.g. [32, 64]")
     reg = keras.regularizers.L2(l2) if l2 else None
     x_in = keras.Input((h, w, c), name="x")
     x = layers.ZeroPadding2D(pad, name="pad")(x_in) if pad else x_in
@@ -137,7 +138,7 @@ def build_rcnn(input_shape: Sequence[int] = (25, 21, 21, 1), n_classes: int = 7,
     (:func:`astrovader.supervised.classifier_inputs`).
     """
     if len(input_shape) != 4 or any(s is None for s in input_shape):
-        raise ValueError(f"the RCNN needs input_shape (T, H, W, C) with a fixed T, got {tuple(input_shape)}")
+        raise ConfigError(f"model.input_shape={tuple(input_shape)}: the RCNN needs (T, H, W, C) with a fixed number of frames T")
     t, h, w, c = (int(s) for s in input_shape)
     reg = keras.regularizers.L2(l2) if l2 else None
     frame = keras.Input((h, w, c), name="frame")
@@ -171,7 +172,7 @@ def build_ensemble(members: Sequence[keras.Model], name: str = "cape") -> keras.
     """
     members = list(members)
     if not members:
-        raise ValueError("an ensemble needs at least one member")
+        raise ConfigError("an ensemble needs at least one member (model.ensemble >= 1)")
     if len(members) == 1:
         return members[0]
     first = members[0]
@@ -188,14 +189,14 @@ def build_ensemble(members: Sequence[keras.Model], name: str = "cape") -> keras.
 def build_classifier(cfg) -> keras.Model:
     """The classifier named by ``cfg.architecture`` (a :class:`~astrovader.config.ModelConfig`), uncompiled."""
     if cfg.input_shape is None:
-        raise ValueError("model.input_shape is needed to build a classifier")
+        raise ConfigError("model.input_shape is needed to build a classifier: set it, e.g. [21, 21, 1]")
     if cfg.architecture == "deep_hits":
         return build_deep_hits(cfg.input_shape, cfg.n_classes, cfg.filters, cfg.dense_units, cfg.dropout,
                                cfg.leaky_slope, cfg.l2, rotation_invariant=cfg.rotation_invariant)
     if cfg.architecture == "rcnn":
         return build_rcnn(cfg.input_shape, cfg.n_classes, cfg.filters, cfg.dense_units, cfg.lstm_units,
                           cfg.dropout, cfg.leaky_slope, cfg.l2)
-    raise ValueError(f"model.architecture={cfg.architecture!r} is not a classifier; "
+    raise ConfigError(f"model.architecture={cfg.architecture!r} is not a classifier; "
                      f"choose one of {', '.join(CLASSIFIER_KINDS)}")
 
 

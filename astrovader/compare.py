@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from astrovader.errors import ConfigError, DataError
+
 __all__ = [
     "dnmse_curve",
     "latent_roc",
@@ -64,11 +66,12 @@ def dnmse_curve(latents: np.ndarray, images: np.ndarray, reference: np.ndarray,
         "distance": their latent distances}``.
 
     Raises:
-        ValueError: an empty reference or candidate set.
+        DataError: an empty reference or candidate set.
     """
     reference = np.asarray(reference, bool)
     if reference.sum() == 0 or (~reference).sum() == 0:
-        raise ValueError("dnmse_curve needs a non-empty reference set and at least one candidate")
+        raise DataError("dnmse_curve needs a non-empty reference set and at least one candidate: "
+                        "check --reference-label and --n-reference")
     z = np.asarray(latents, np.float64)
     x = _flat(images)
     ref_z, ref_x = z[reference], x[reference]
@@ -108,7 +111,8 @@ def latent_roc(latents: np.ndarray, labels: np.ndarray, positive=1, train_fracti
 
     y = (np.asarray(labels) == positive).astype(int)
     if y.min() == y.max():
-        raise ValueError("latent_roc needs both classes in the labels")
+        raise DataError("latent_roc needs both classes in the labels: use labelled stamps with the reference "
+                        "class (--reference-label) and at least one other")
     z = np.asarray(latents, np.float64)
     z_tr, z_te, y_tr, y_te = train_test_split(z, y, train_size=train_fraction, random_state=seed, stratify=y)
     scaler = StandardScaler().fit(z_tr)
@@ -154,7 +158,7 @@ def latent_baselines(images: np.ndarray, n_components: int, names=BASELINES, bat
                                              transform_alpha=0.1)
             out[name] = dl.fit(x).transform(xe)
         else:
-            raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+            raise ConfigError(f"unknown baseline {name!r} (--baselines): choose from {', '.join(BASELINES)}")
     return out
 
 
@@ -179,7 +183,7 @@ def manifold_scores(latents: np.ndarray, method: str = "isomap", n_neighbors: in
 
         return TSNE(n_components=1, perplexity=min(30.0, (len(z) - 1) / 3), random_state=seed,
                     init="random").fit_transform(z)[:, 0]
-    raise ValueError(f"method={method!r}: choose 'isomap' or 'tsne'")
+    raise ConfigError(f"method={method!r}: choose 'isomap' or 'tsne'")
 
 
 def threshold_scores(score: np.ndarray, labels: np.ndarray, positive=1, proportion: float | None = None) -> dict:

@@ -22,6 +22,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from astrovader.errors import ConfigError  # noqa: E402
+
 __all__ = [
     "loss_curves",
     "reconstructions",
@@ -216,7 +218,7 @@ def cluster_gallery(
     """
     gamma = np.asarray(gamma)
     if mode not in ("top", "random"):
-        raise ValueError(f"mode={mode!r}: choose 'top' or 'random'")
+        raise ConfigError(f"mode={mode!r}: choose 'top' or 'random'")
     k_count = gamma.shape[1]
     labels = gamma.argmax(axis=1)
     rng = np.random.default_rng(seed)

@@ -50,6 +50,8 @@ import math
 import numpy as np
 from keras import ops
 
+from astrovader.errors import ConfigError
+
 __all__ = [
     "double_peak_kl_bound",
     "double_peak_kl_approx",
@@ -120,10 +122,10 @@ def pw_loss(mu, log_var, m: float = 1.0, s: float = 0.5, p: int = 2):
     """"Pseudo Wasserstein" loss ||mu||_2 + sum_j ||p_j - Q||_{L2} (seed 002 B.3, p = 2).
 
     Raises:
-        ValueError: ``p`` other than 2 (only the L2 distance has a closed form here).
+        ConfigError: ``p`` other than 2 (only the L2 distance has a closed form here).
     """
     if int(p) != 2:
-        raise ValueError("pw_loss: only p=2 has a closed form; use p=2")
+        raise ConfigError("pw_loss: only p=2 has a closed form; use p=2")
     m, s = float(m), float(s)
     var = ops.exp(log_var)
     sigma = ops.exp(0.5 * log_var)
@@ -148,7 +150,7 @@ _LOSSES = {"bound": double_peak_kl_bound, "approx": double_peak_kl_approx, "aw":
 def prior_loss(name: str, mu, log_var, m: float = 1.0, s: float = 0.5):
     """The double-peak regulariser ``name`` (``bound``, ``approx``, ``aw``, ``pw``) per example."""
     if name not in _LOSSES:
-        raise ValueError(f"prior_loss={name!r}: choose one of {', '.join(PRIOR_LOSSES)}")
+        raise ConfigError(f"model.prior_loss={name!r}: choose one of {', '.join(PRIOR_LOSSES)}")
     return _LOSSES[name](mu, log_var, m, s)
 
 

@@ -34,6 +34,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from astrovader.errors import DataError
+
 __all__ = [
     "build_skip_ae",
     "train_skip_ae",
@@ -266,7 +268,7 @@ def segment_field(image: np.ndarray, run=None, epochs: int = 10, skips: bool = T
     img = np.asarray(image, np.float32)
     img = img[..., None] if img.ndim == 2 else img
     if img.ndim != 3 or min(img.shape[:2]) < 16:
-        raise ValueError(f"field of shape {image.shape}: give an image (H, W) or (H, W, C) of at least 16x16 pixels")
+        raise DataError(f"field of shape {np.shape(image)}: give an image (H, W) or (H, W, C) of at least 16x16 pixels")
     scaled = _robust_scale(img)
     ae = train_skip_ae(scaled, epochs=epochs, seed=seed, skips=skips, n_patches=n_patches)
     feats = hypercolumns(ae, scaled, layer_names)

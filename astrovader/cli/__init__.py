@@ -43,11 +43,26 @@ Run `astrovader SUBCOMMAND --help` for the flags of each subcommand.
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line ``astrovader: error: ...`` (exit status 2).
+
+    argparse's own format (the usage block, then ``astrovader train: error: ...``) is replaced
+    by the line every other user error gets, naming the subcommand and pointing to its
+    ``--help``; subparsers inherit the class.
+    """
+
+    def error(self, message: str):
+        where = self.prog[len("astrovader "):] if self.prog.startswith("astrovader ") else ""
+        print(f"astrovader: error: {where + ': ' if where else ''}{message} (see `{self.prog} --help`)",
+              file=sys.stderr)
+        self.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every registered subcommand."""
     from astrovader import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="astrovader",
         description="Unsupervised clustering and generation of astronomical image stamps "
         "with Variational Deep Embedding (VaDE).",
@@ -162,7 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from astrovader.errors import AstrovaderError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help / --version exit 0 as usual; a bad flag was printed as one line
+        if exc.code == 2:
+            return 2
+        raise
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 
+from astrovader.cli._flags import COUNT, FRACTION, SEED, integer
 from astrovader.cli._common import Run, conform, data_config, load_stamps
 
 __all__ = ["add_parser", "run"]
@@ -25,16 +26,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--run", required=True, metavar="RUN_DIR", help="run directory with model.keras (a VAE or VaDE)")
     p.add_argument("--data", metavar="SPEC", help="stamps to embed (default: the run's data.spec)")
-    p.add_argument("--n", type=int, metavar="N", help="embed at most N stamps")
-    p.add_argument("--max-components", type=int, default=20, metavar="K",
+    p.add_argument("--n", type=COUNT, metavar="N", help="embed at most N stamps")
+    p.add_argument("--max-components", type=COUNT, default=20, metavar="K",
                    help="truncation level of the Dirichlet process; larger than the K you expect (default: %(default)s)")
-    p.add_argument("--batches", type=int, default=20, metavar="B", help="number of mini-batch fits (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=1000, metavar="N", help="latents per mini-batch (default: %(default)s)")
-    p.add_argument("--weight-threshold", type=float, default=0.01, metavar="W",
-                   help="a component counts when its weight exceeds W (default: %(default)s)")
+    p.add_argument("--batches", type=COUNT, default=20, metavar="B", help="number of mini-batch fits (default: %(default)s)")
+    p.add_argument("--batch-size", type=integer(2), default=1000, metavar="N", help="latents per mini-batch (default: %(default)s)")
+    p.add_argument("--weight-threshold", type=FRACTION, default=0.01, metavar="W",
+                   help="a component counts when its weight exceeds W, in (0, 1) (default: %(default)s)")
     p.add_argument("--covariance", choices=("full", "diag"), default="full",
                    help="covariance type of the DP-GMMs (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: %(default)s)")
+    p.add_argument("--seed", type=SEED, default=0, metavar="S", help="random seed (default: %(default)s)")
     p.set_defaults(func=run, command_name="choose-k")
     return p
 

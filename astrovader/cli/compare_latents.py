@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from astrovader.cli._flags import COUNT, SEED
+
 __all__ = ["add_parser", "run"]
 
 
@@ -26,13 +28,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "dictionary learning); empty for none (default: %(default)s)")
     p.add_argument("--data", metavar="SPEC", help="labelled stamps (default: the first run's data.spec), "
                    "preprocessed with the first run's data settings")
-    p.add_argument("--n", type=int, metavar="N", help="use at most N stamps")
+    p.add_argument("--n", type=COUNT, metavar="N", help="use at most N stamps")
     p.add_argument("--reference-label", type=int, default=1, metavar="L",
                    help="label of the reference class (seed 001: real transients) (default: %(default)s)")
-    p.add_argument("--n-reference", type=int, metavar="R",
+    p.add_argument("--n-reference", type=COUNT, metavar="R",
                    help="size of the reference set drawn from that class (default: 10%% of it, at least 10)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: RUN_DIR/compare of the first run)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed for the reference draw, split and MLP "
+    p.add_argument("--seed", type=SEED, default=0, metavar="S", help="seed for the reference draw, split and MLP "
                    "(default: %(default)s)")
     p.set_defaults(func=run, command_name="compare-latents")
     return p

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from astrovader.cli._common import load_stamps
+from astrovader.cli._flags import COUNT, SEED
 from astrovader.config import DataConfig
 from astrovader.errors import AstrovaderError
 
@@ -21,15 +22,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                        description="Summarise stamps: count, shape, value range, non-finite pixels, label balance.")
     i.add_argument("--data", required=True, metavar="SPEC",
                    help="a directory, CSV catalog, FITS, .npy/.npz, HDF5, TFRecord shards or builtin:NAME")
-    i.add_argument("--n", type=int, metavar="N", help="look at the first N stamps only")
+    i.add_argument("--n", type=COUNT, metavar="N", help="look at the first N stamps only")
     i.add_argument("--json", action="store_true", help="print JSON instead of a table")
     i.set_defaults(func=run_info)
     r = sub.add_parser("render", help="render a built-in/synthetic set to a file",
                        description="Generate a built-in data set and write it: .npz (images, labels, ids), "
                        ".npy (images), .fits (cube), .h5, or .png (a contact sheet of the first stamps).")
     r.add_argument("name", metavar="NAME", help="built-in set (e.g. transients, galaxies, digits, mnist5k, hdf)")
-    r.add_argument("--n", type=int, default=1000, metavar="N", help="number of stamps (default: %(default)s)")
-    r.add_argument("--seed", type=int, default=0, metavar="S", help="generation seed (default: %(default)s)")
+    r.add_argument("--n", type=COUNT, default=1000, metavar="N", help="number of stamps (default: %(default)s)")
+    r.add_argument("--seed", type=SEED, default=0, metavar="S", help="generation seed (default: %(default)s)")
     r.add_argument("--out", required=True, metavar="FILE", help="output file: .npz, .npy, .fits, .h5 or .png")
     r.set_defaults(func=run_render)
     return p

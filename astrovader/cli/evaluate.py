@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from astrovader.cli._flags import COUNT, COUNT0, SEED
+
 __all__ = ["add_parser", "run"]
 
 
@@ -21,12 +23,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, metavar="RUN_DIR", help="run directory written by `astrovader train`")
     p.add_argument("--data", metavar="SPEC", help="stamps to evaluate on (default: the run's data.spec); "
                    "preprocessed with the run's data settings")
-    p.add_argument("--n", type=int, metavar="N", help="evaluate on at most N stamps (default: all)")
-    p.add_argument("--samples", type=int, default=8, metavar="N",
-                   help="generated samples per cluster in the report (default: %(default)s)")
+    p.add_argument("--n", type=COUNT, metavar="N", help="evaluate on at most N stamps (default: all)")
+    p.add_argument("--samples", type=COUNT0, default=8, metavar="N",
+                   help="generated samples per cluster in the report, 0 for none (default: %(default)s)")
     p.add_argument("--no-baseline", action="store_true",
                    help="skip the PCA+GMM baseline (it is computed when the stamps have labels)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed for galleries and samples (default: %(default)s)")
+    p.add_argument("--seed", type=SEED, default=0, metavar="S", help="seed for galleries and samples (default: %(default)s)")
     p.set_defaults(func=run)
     return p
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from astrovader.cli._flags import COUNT, SEED, integer
 from astrovader.errors import AstrovaderError
 
 __all__ = ["add_parser", "run", "ACTIONS"]
@@ -38,9 +39,9 @@ def _common_flags(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--run", metavar="RUN_DIR", default=d(None), help="run directory with model.keras (required)")
     p.add_argument("--data", metavar="SPEC", default=d(None),
                    help="stamps to explore (default: the run's data.spec), preprocessed with the run's data settings")
-    p.add_argument("--n", type=int, metavar="N", default=d(None), help="use at most N stamps (default: all)")
+    p.add_argument("--n", type=COUNT, metavar="N", default=d(None), help="use at most N stamps (default: all)")
     p.add_argument("--out", metavar="DIR", default=d(None), help="output folder (default: RUN_DIR/explore)")
-    p.add_argument("--seed", type=int, metavar="S", default=d(0), help="random seed (default: 0)")
+    p.add_argument("--seed", type=SEED, metavar="S", default=d(0), help="random seed (default: 0)")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -60,10 +61,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     a = action("tour", "a route through the highest-gamma member of every cluster",
                "Highest-gamma member of each cluster, shortest closed route through them in latent space "
                "(exact up to --exact-max clusters), decoded along straight lines: tour.png, tour.gif, tour.csv.")
-    a.add_argument("--steps", type=int, default=6, metavar="N", help="interpolated frames between stops (default: %(default)s)")
-    a.add_argument("--exact-max", type=int, default=10, metavar="K",
+    a.add_argument("--steps", type=COUNT, default=6, metavar="N",
+                   help="interpolated frames between stops, >= 1 (default: %(default)s)")
+    a.add_argument("--exact-max", type=COUNT, default=10, metavar="K",
                    help="solve the route exactly up to K clusters, approximately above (default: %(default)s)")
-    a.add_argument("--frame-ms", type=int, default=120, metavar="MS", help="GIF frame time (default: %(default)s)")
+    a.add_argument("--frame-ms", type=COUNT, default=120, metavar="MS",
+                   help="GIF frame time in milliseconds (default: %(default)s)")
 
     a = action("traverse", "vary one latent variable at a time",
                "One row per latent variable, varied from its data minimum (or --quantile) to its maximum "
@@ -71,25 +74,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     a.add_argument("--steps", type=int, default=9, metavar="N", help="columns per row, odd (default: %(default)s)")
     a.add_argument("--quantile", type=float, metavar="Q",
                    help="go from the Q to the 1-Q quantile instead of min to max (e.g. 0.01)")
-    a.add_argument("--variables", type=int, nargs="+", metavar="J", help="latent variables to show (default: all)")
+    a.add_argument("--variables", type=integer(0), nargs="+", metavar="J", help="latent variables to show (default: all)")
 
     a = action("deblend", "interpolate from an object to a clean look-alike",
                "Find the member of the --clean clusters most similar to --object (input-space MSE) and "
                "decode the straight latent line between them: deblend_ID.png and deblend_ID.csv.")
     a.add_argument("--object", required=True, metavar="ID", help="id of the object to deblend (or its row number)")
-    a.add_argument("--clean", type=int, nargs="+", required=True, metavar="K", help="clusters without companions")
-    a.add_argument("--steps", type=int, default=8, metavar="N", help="stamps in the strip, ends included (default: %(default)s)")
+    a.add_argument("--clean", type=integer(0), nargs="+", required=True, metavar="K", help="clusters without companions")
+    a.add_argument("--steps", type=integer(2, hint="the 2 ends included"), default=8, metavar="N",
+                   help="stamps in the strip, ends included, >= 2 (default: %(default)s)")
 
     a = action("neighbours", "closest objects in latent space",
                "The objects nearest to --object in latent space (Euclidean distance between posterior means): "
                "neighbours_ID.png and neighbours_ID.csv.")
     a.add_argument("--object", required=True, metavar="ID", help="id of the query object (or its row number)")
-    a.add_argument("--count", type=int, default=8, metavar="N", help="neighbours to list (default: %(default)s)")
+    a.add_argument("--count", type=COUNT, default=8, metavar="N", help="neighbours to list (default: %(default)s)")
 
     a = action("anomalies", "objects the model explains worst",
                "Rank objects by negative ELBO (or decoder variance with the AR head) and write the top ones: "
                "anomalies.csv and anomalies.png.")
-    a.add_argument("--top", type=int, default=20, metavar="N", help="objects to list (default: %(default)s)")
+    a.add_argument("--top", type=COUNT, default=20, metavar="N", help="objects to list (default: %(default)s)")
     a.add_argument("--by", choices=("elbo", "variance"), default="elbo",
                    help="elbo: negative ELBO from the model's loss terms; variance: decoder variance "
                    "sigma^2(z), needs model.decoder_variance (default: %(default)s)")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from astrovader.cli._flags import COUNT, COUNT0, SEED
+
 __all__ = ["add_parser", "run"]
 
 
@@ -25,12 +27,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--run", metavar="RUN_DIR", help="trained run whose encoder labels the objects "
                    "(e.g. a sun-ae-vae run); without it objects are not classified")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--epochs", type=int, default=10, metavar="N",
+    p.add_argument("--epochs", type=COUNT, default=10, metavar="N",
                    help="epochs of the segmentation autoencoder on the field's patches (default: %(default)s)")
     p.add_argument("--no-skips", action="store_true", help="plain AE without skip connections (seed 002 Fig. 5b)")
-    p.add_argument("--min-area", type=int, default=5, metavar="PX",
+    p.add_argument("--min-area", type=COUNT0, default=5, metavar="PX",
                    help="drop objects smaller than this many pixels (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: %(default)s)")
+    p.add_argument("--seed", type=SEED, default=0, metavar="S", help="random seed (default: %(default)s)")
     p.set_defaults(func=run, command_name="segment")
     return p
 
@@ -47,7 +49,11 @@ def run(args) -> int:
         raise AstrovaderError("--epochs must be at least 1")
     truth = None
     if args.data.startswith("builtin:field"):
-        seed = int(args.data.split(":")[2]) if args.data.count(":") == 2 else 0
+        tail = args.data.split(":", 2)[2] if args.data.count(":") >= 2 else "0"
+        if not tail.isdigit():
+            raise AstrovaderError(f"--data {args.data}: give builtin:field or builtin:field:SEED with a "
+                                  "non-negative integer SEED, e.g. builtin:field:3")
+        seed = int(tail)
         sim = simulate_field(seed=seed)
         image, truth = sim["image"], sim["mask"]
     else:

@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from astrovader.cli._common import conform, load_stamps, notice
+from astrovader.cli._flags import COUNT, FRACTION, SEED
 from astrovader.config import ConfigError, load_config, load_preset, preset_names, read_yaml
 
 __all__ = ["add_parser", "run"]
@@ -45,20 +46,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     src.add_argument("--preset", metavar="NAME", help=f"base preset ({', '.join(preset_names())})")
     src.add_argument("--config", metavar="FILE", help="base YAML run configuration")
     p.add_argument("--data", metavar="SPEC", help="stamps (default: the preset's data.spec)")
-    p.add_argument("--n", type=int, metavar="N", help="use only the first N stamps")
+    p.add_argument("--n", type=COUNT, metavar="N", help="use only the first N stamps")
     p.add_argument("--out", required=True, metavar="OUT_DIR", help="output folder (shared by all processes of a distributed search)")
     p.add_argument("--tuner", choices=TUNERS, default="bayesian", help="search algorithm (default: %(default)s)")
-    p.add_argument("--max-trials", type=int, default=10, metavar="N", help="number of trials (default: %(default)s)")
+    p.add_argument("--max-trials", type=COUNT, default=10, metavar="N", help="number of trials (default: %(default)s)")
     p.add_argument("--objective", choices=OBJECTIVES, default="elbo",
                    help="maximised on the validation stamps: elbo, or the calinski_harabasz / silhouette "
                    "score of the cluster assignments (labels are never used) (default: %(default)s)")
     p.add_argument("--space", metavar="FILE", help="YAML search space (default: one centred on the preset; "
                    "see OUT_DIR/space.yaml after a run for the format)")
     p.add_argument("--tune-k", action="store_true", help="also search the number of clusters K (K/2..2K)")
-    p.add_argument("--epochs", type=int, metavar="N", help="scale the base recipe to N epochs per trial")
-    p.add_argument("--validation-fraction", type=float, default=0.1, metavar="F",
+    p.add_argument("--epochs", type=COUNT, metavar="N", help="scale the base recipe to N epochs per trial")
+    p.add_argument("--validation-fraction", type=FRACTION, default=0.1, metavar="F",
                    help="fraction of the stamps held out for the objective (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the tuner and the split (default: %(default)s)")
+    p.add_argument("--seed", type=SEED, default=0, metavar="S", help="seed of the tuner and the split (default: %(default)s)")
     p.add_argument("--strategy", choices=("default", "mirrored", "auto"), default="auto",
                    help="tf.distribute strategy of each trial: default (one device), mirrored (all local "
                    "GPUs), auto = mirrored when more than one GPU is visible (default: %(default)s)")

@@ -15,6 +15,7 @@ import numpy as np
 
 from astrovader.data.simulate import _GSPARAMS, _run, require
 from astrovader.data.stampset import StampSet
+from astrovader.errors import ConfigError
 
 __all__ = ["render_stargal", "BANDS", "STARGAL_CLASSES"]
 
@@ -69,7 +70,7 @@ def render_stargal(n: int, seed: int = 0, size: int = 32, bands: int = 1, star_f
     """
     require("galsim", what="builtin:stargal")
     if bands not in (1, 5):
-        raise ValueError(f"bands={bands}: choose 1 (r) or 5 (ugriz)")
+        raise ConfigError(f"bands={bands}: choose 1 (r) or 5 (ugriz)")
     band_idx = [2] if bands == 1 else list(range(5))
     rng = np.random.default_rng([seed, 31, bands])
     n_star = int(round(n * star_fraction))

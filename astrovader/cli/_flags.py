@@ -1,0 +1,85 @@
+"""Argument types for numeric flags: a nonsense value fails at parsing, before any work.
+
+Each factory returns an ``argparse`` ``type=`` function that converts the text and checks
+its range; a bad value raises :class:`argparse.ArgumentTypeError`, which the command line
+prints as one line ``astrovader: error: SUBCOMMAND: argument --FLAG: ...`` (exit status 2)
+saying what to give instead. The module imports nothing heavy so that building the
+parser stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+__all__ = ["integer", "number", "COUNT", "COUNT0", "SEED", "FRACTION", "POSITIVE"]
+
+SEED_MAX = 2**32 - 1
+
+
+def integer(minimum: int | None = None, maximum: int | None = None, hint: str = ""):
+    """A whole number in ``minimum..maximum`` (either end may be open-ended)."""
+    if minimum is not None and maximum is not None:
+        wanted = f"an integer in {minimum}..{maximum}"
+    elif minimum is not None:
+        wanted = f"an integer >= {minimum}"
+    elif maximum is not None:
+        wanted = f"an integer <= {maximum}"
+    else:
+        wanted = "an integer"
+    wanted += f" ({hint})" if hint else ""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give {wanted}") from None
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"{value} is out of range; give {wanted}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def number(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+           high_open: bool = False, hint: str = ""):
+    """A finite real number between ``low`` and ``high`` (``*_open``: that end excluded)."""
+    if low is not None and high is not None:
+        wanted = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    elif low is not None:
+        wanted = f"a number {'>' if low_open else '>='} {low:g}"
+    elif high is not None:
+        wanted = f"a number {'<' if high_open else '<='} {high:g}"
+    else:
+        wanted = "a finite number"
+    wanted += f" ({hint})" if hint else ""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(str(text).strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number; give {wanted}") from None
+        bad = not math.isfinite(value)
+        if low is not None:
+            bad |= value <= low if low_open else value < low
+        if high is not None:
+            bad |= value >= high if high_open else value > high
+        if bad:
+            raise argparse.ArgumentTypeError(f"{value:g} is out of range; give {wanted}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+#: 1, 2, 3... (a number of stamps, epochs, trials...).
+COUNT = integer(1)
+#: 0, 1, 2... (0 meaning none).
+COUNT0 = integer(0)
+#: A NumPy/TensorFlow seed.
+SEED = integer(0, SEED_MAX)
+#: A fraction strictly between 0 and 1.
+FRACTION = number(0.0, 1.0, low_open=True, high_open=True)
+#: A real number > 0.
+POSITIVE = number(0.0, low_open=True)
