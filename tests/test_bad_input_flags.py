@@ -17,6 +17,9 @@ _RUN = "no-such-run"
 # (argv after the subcommand, words the error line must contain)
 _CASES = [
     (["evaluate", "--run", _RUN, "--samples", "-1"], ["evaluate", "--samples", "-1", ">= 0"]),
+    (["predict", "--run", _RUN, "--data", "x.npy", "--out", "{tmp}/p.csv", "--batch-size", "0"], ["predict", "--batch-size", ">= 1"]),
+    (["predict", "--run", _RUN, "--data", "x.npy", "--out", "{tmp}/p.csv", "--part-size", "-5"], ["--part-size", ">= 1"]),
+    (["predict", "--run", _RUN, "--data", "x.npy", "--out", "{tmp}/p.csv", "--mc-samples", "-1"], ["--mc-samples", ">= 0"]),
     (["evaluate", "--run", _RUN, "--n", "0"], ["--n", ">= 1"]),
     (["evaluate", "--run", _RUN, "--seed", "-1"], ["--seed", "0..4294967295"]),
     (["choose-k", "--run", _RUN, "--weight-threshold", "2"], ["choose-k", "--weight-threshold", "(0, 1)"]),

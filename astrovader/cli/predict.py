@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 
+from astrovader.cli._flags import COUNT, COUNT0
+
 __all__ = ["add_parser", "run"]
 
 
@@ -31,10 +33,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, metavar="RUN_DIR", help="run directory with model.keras")
     p.add_argument("--data", required=True, metavar="SPEC", help="stamps to predict (preprocessed with the run's data settings)")
     p.add_argument("--out", required=True, metavar="FILE", help="output table: .csv (default) or .npz")
-    p.add_argument("--batch-size", type=int, default=256, metavar="B", help="stamps per model call (default: %(default)s)")
-    p.add_argument("--part-size", type=int, default=10000, metavar="R",
+    p.add_argument("--batch-size", type=COUNT, default=256, metavar="B", help="stamps per model call (default: %(default)s)")
+    p.add_argument("--part-size", type=COUNT, default=10000, metavar="R",
                    help="rows per checkpointed part; a restart loses at most this much work (default: %(default)s)")
-    p.add_argument("--mc-samples", type=int, metavar="L",
+    p.add_argument("--mc-samples", type=COUNT0, metavar="L",
                    help="Monte-Carlo samples of z averaged for gamma (default: the model's, seed 000 uses 10)")
     p.add_argument("--shard", metavar="I/N",
                    help="predict only block I of N (0 <= I < N) into FILE's stem + .shard-I-of-N, for array jobs "
