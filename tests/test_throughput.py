@@ -69,7 +69,7 @@ class _Model:
 
 def test_nan_guard_looks_every_n_steps():
     guard = NaNGuard(check_every=3)
-    guard.model = _Model()
+    guard.set_model(_Model())
     assert guard.async_safe  # does not make Keras wait for each step's logs
     guard.on_epoch_begin(0)
     for step in range(2):  # a NaN between looks is not read ...
