@@ -259,6 +259,11 @@ class ModelConfig:
         return self
 
 
+#: ``train.pretrain`` of the classic recipe: ``vae`` (KL to N(0, I), seed 000), ``ae`` (a plain
+#: autoencoder, z = mu) or ``noisy_ae`` (no KL, but z sampled with the encoder's own variance).
+PRETRAININGS = ("vae", "ae", "noisy_ae")
+
+
 @dataclass
 class TrainConfig:
     """Optimiser and training-recipe settings.
@@ -351,8 +356,8 @@ class TrainConfig:
         _coerce_fields(self, "train")
         if self.recipe not in RECIPES:
             raise ConfigError(f"train.recipe={self.recipe!r}: choose one of {', '.join(RECIPES)}")
-        if self.pretrain not in ("vae", "ae"):
-            raise ConfigError(f"train.pretrain={self.pretrain!r}: choose 'vae' or 'ae'")
+        if self.pretrain not in PRETRAININGS:
+            raise ConfigError(f"train.pretrain={self.pretrain!r}: choose one of {', '.join(PRETRAININGS)}")
         if self.init not in INIT_METHODS:
             raise ConfigError(f"train.init={self.init!r}: choose one of {', '.join(INIT_METHODS)}")
         if int(self.anchor_epochs) < 0:

@@ -136,8 +136,10 @@ class VAE(keras.Model):
         # with every KL weight at 0 (AE pretraining, beta = 0) the model is a plain autoencoder:
         # z = mu. Sampling there lets Adam random-walk the unpenalised log-variance head to
         # exp(36) within an epoch (a stamp scaling with small pixel values diverged to NaN).
+        # (`train.pretrain: noisy_ae` keeps sampling: sample_without_kl, set by the recipe)
         stochastic = (self.unit_kl_weight + self.gmm_kl_weight) > 0.0
-        z = ops.where(stochastic, self.sampling([z_mean, z_log_var]), z_mean)
+        sampled = self.sampling([z_mean, z_log_var])
+        z = sampled if getattr(self, "sample_without_kl", False) else ops.where(stochastic, sampled, z_mean)
         x_hat = ops.cast(self.decoder(z, training=training), "float32")
         log_var = ops.cast(self.variance_head(z), "float32") if self.variance_head is not None else None
         recon_fn = (losses.orientation_marginal_reconstruction if self.rotation_invariant

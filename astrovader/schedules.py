@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import keras
 
-from astrovader.config import TrainConfig
+from astrovader.config import PRETRAININGS, TrainConfig
 from astrovader.errors import ConfigError
 from astrovader.mixture_init import init_prior
 
@@ -243,7 +243,8 @@ class ClassicVaDE(_WeightSchedule):
     Args:
         data: training stamps for the GMM fit.
         pretrain_epochs: epochs of pretraining (seed 000: 80).
-        pretrain: ``"vae"`` (KL to N(0, I), seed 000) or ``"ae"`` (no KL, original VaDE).
+        pretrain: ``"vae"`` (KL to N(0, I), seed 000), ``"ae"`` (no KL, z = mu: the original
+            VaDE) or ``"noisy_ae"`` (no KL, z sampled with the encoder's variance).
         uniform_pi: initialise pi = 1/K (seed 000) instead of the fitted weights.
         seed: seed of the GMM fit.
         init: keyword arguments of :func:`fit_gmm_prior` choosing the initialisation.
@@ -257,13 +258,17 @@ class ClassicVaDE(_WeightSchedule):
         self.init = dict(init or {})
         self.anchor, self.anchor_epochs = anchor, int(anchor_epochs)
         self.init_epoch = int(pretrain_epochs)
-        if pretrain not in ("vae", "ae"):
-            raise ConfigError(f"train.pretrain={pretrain!r}: choose 'vae' or 'ae'")
+        if pretrain not in PRETRAININGS:
+            raise ConfigError(f"train.pretrain={pretrain!r}: choose one of {', '.join(PRETRAININGS)}")
         self.data = data
         self.pretrain_epochs = int(pretrain_epochs)
         self.pretrain = pretrain
         self.uniform_pi = bool(uniform_pi)
         self.seed = seed
+
+    def on_train_begin(self, logs=None):
+        # read when the train step is traced, i.e. after this
+        self.model.sample_without_kl = self.pretrain == "noisy_ae"
 
     def weights_for_epoch(self, epoch: int) -> tuple[float, float]:
         if epoch < self.pretrain_epochs:

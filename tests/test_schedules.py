@@ -134,3 +134,20 @@ def test_ae_pretraining_is_a_deterministic_autoencoder():
     model.unit_kl_weight.assign(1.0)
     c = model.compute_terms(x, training=True)["reconstruction"].numpy()
     assert not np.array_equal(a, c)
+
+
+def test_noisy_ae_pretraining_samples_without_kl():
+    """`train.pretrain: noisy_ae` keeps sampling z with the encoder's variance while both KL weights are 0."""
+    cfg = ModelConfig(architecture="mlp", input_shape=(8, 8, 1), latent_dim=3, n_clusters=2,
+                      hidden_units=[16], batch_norm=False, seed=0)
+    model = build_model(cfg)
+    x = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype("float32")
+    model(x[:2])
+    cb = ClassicVaDE(x, pretrain_epochs=2, pretrain="noisy_ae")
+    cb.set_model(model)
+    cb.on_train_begin()
+    cb.on_epoch_begin(0)
+    assert float(model.unit_kl_weight.numpy()) == 0.0 and float(model.gmm_kl_weight.numpy()) == 0.0
+    a = model.compute_terms(x, training=True)["reconstruction"].numpy()
+    b = model.compute_terms(x, training=True)["reconstruction"].numpy()
+    assert not np.array_equal(a, b)
