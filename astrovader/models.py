@@ -80,6 +80,7 @@ class VAE(keras.Model):
         self.seed = seed
         self.model_config = dict(model_config or {})
         self.rotation_invariant = bool(rotation_invariant)
+        self.sample_without_kl = False  # set by the classic recipe for `train.pretrain: noisy_ae`
         self.sampling = Sampling(seed=seed, name="sampling", dtype="float32")  # float32 under mixed precision
         self.unit_kl_weight = self.add_weight(
             shape=(), initializer=keras.initializers.Constant(self.beta), trainable=False,
@@ -139,7 +140,7 @@ class VAE(keras.Model):
         # (`train.pretrain: noisy_ae` keeps sampling: sample_without_kl, set by the recipe)
         stochastic = (self.unit_kl_weight + self.gmm_kl_weight) > 0.0
         sampled = self.sampling([z_mean, z_log_var])
-        z = sampled if getattr(self, "sample_without_kl", False) else ops.where(stochastic, sampled, z_mean)
+        z = sampled if self.sample_without_kl else ops.where(stochastic, sampled, z_mean)
         x_hat = ops.cast(self.decoder(z, training=training), "float32")
         log_var = ops.cast(self.variance_head(z), "float32") if self.variance_head is not None else None
         recon_fn = (losses.orientation_marginal_reconstruction if self.rotation_invariant

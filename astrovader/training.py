@@ -105,9 +105,9 @@ def compile_model(cfg: RunConfig, steps_per_epoch: int):
     t = cfg.train
     # several steps per call fail under tf.distribute when the last batch is uneven (TF 2.21:
     # "You must feed a value for placeholder tensor ... while/cond"): one step per call there
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    spe = int(t.steps_per_execution) if replicas == 1 and not isinstance(
-        tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy) else 1
+    strategy = tf.distribute.get_strategy()
+    distributed = strategy.num_replicas_in_sync > 1 or isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    spe = 1 if distributed else int(t.steps_per_execution)
     model.compile(optimizer=make_optimizer(t, steps_per_epoch), steps_per_execution=spe,
                   jit_compile="auto" if t.jit_compile is None else bool(t.jit_compile))
     return model

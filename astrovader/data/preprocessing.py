@@ -78,6 +78,12 @@ def resize(images: np.ndarray, size: Any) -> np.ndarray:
     return np.concatenate(out, axis=0).astype(np.float32) if out else np.zeros((0, h, w, images.shape[-1]), np.float32)
 
 
+def _robust_noise(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row minus its median, and its robust noise level 1.4826 MAD (rows = stamps)."""
+    centred = flat - np.median(flat, axis=1, keepdims=True)
+    return centred, 1.4826 * np.median(np.abs(centred), axis=1, keepdims=True)
+
+
 def scale(images: np.ndarray, method: str) -> np.ndarray:
     """Apply a per-stamp scaling (see the module docstring) to ``(N, H, W, C)`` stamps."""
     if method not in SCALINGS:
@@ -95,15 +101,12 @@ def scale(images: np.ndarray, method: str) -> np.ndarray:
         amax = np.abs(centred).max(axis=1, keepdims=True)
         flat = np.where(amax > _EPS, centred / np.maximum(amax, _EPS), 0.0)
     elif method == "asinh":
-        med = np.median(flat, axis=1, keepdims=True)
-        mad = 1.4826 * np.median(np.abs(flat - med), axis=1, keepdims=True)
+        centred, mad = _robust_noise(flat)
         # fall back to the standard deviation for stamps that are mostly constant
         s = np.where(mad > _EPS, mad, flat.std(axis=1, keepdims=True))
-        flat = np.where(s > _EPS, np.arcsinh((flat - med) / np.maximum(s, _EPS)), 0.0)
+        flat = np.where(s > _EPS, np.arcsinh(centred / np.maximum(s, _EPS)), 0.0)
     elif method == "asinh_peak":
-        med = np.median(flat, axis=1, keepdims=True)
-        centred = flat - med
-        noise = 1.4826 * np.median(np.abs(centred), axis=1, keepdims=True)
+        centred, noise = _robust_noise(flat)
         peak = np.maximum(np.percentile(np.abs(centred), 99.5, axis=1, keepdims=True), noise)
         a = PEAK_SOFTENING
         flat = np.where(peak > _EPS, np.arcsinh(centred / (a * np.maximum(peak, _EPS))) / np.arcsinh(1.0 / a), 0.0)
