@@ -469,10 +469,87 @@ def run_clustering(args, log, set_name: str) -> list[str]:
     return [written]
 
 
+# ----------------------------------------------------------------------------- supervised ceilings
+def _shape_features(x: np.ndarray) -> np.ndarray:
+    """Rotation-invariant shape features of single-band stamps: the azimuthal mean profile in
+    1-pixel rings about the stamp centre, the second-moment ellipticity and size of the central
+    light, and the brightest pixel outside the core (a companion)."""
+    img = x.mean(axis=-1)
+    n, h, w = img.shape
+    yy, xx = np.mgrid[:h, :w] - (np.array([h, w])[:, None, None] - 1) / 2
+    r = np.hypot(yy, xx)
+    ring = np.floor(r).astype(int)
+    prof = np.stack([img[:, ring == b].mean(axis=1) for b in range(int(min(h, w) // 2))], axis=1)
+    wgt = np.clip(img, 0, None) * (r < min(h, w) / 4)
+    tot = wgt.sum(axis=(1, 2)) + 1e-9
+    qxx, qyy, qxy = ((wgt * q).sum(axis=(1, 2)) / tot for q in (xx * xx, yy * yy, xx * yy))
+    size = qxx + qyy + 1e-9
+    ell = np.hypot(qxx - qyy, 2 * qxy) / size
+    outer = (np.clip(img, 0, None) * (r >= min(h, w) / 5)).max(axis=(1, 2))
+    return np.column_stack([prof, ell, size, outer])
+
+
+def run_ceiling(args, log, set_name: str) -> list[str]:
+    """How separable the classes of a built-in set are *with* labels: the reference an
+    unsupervised score can be read against (no clustering can beat the Bayes rate).
+
+    A HistGradientBoosting classifier on the preset's preprocessed stamps -- raw pixels, and
+    rotation-invariant shape features (:func:`_shape_features`) -- (a) in 5-fold CV on the
+    benchmark set itself and (b) trained on ``--n-fresh`` freshly simulated labelled stamps
+    (same generator, seed 101) and scored on the benchmark set. Labels train here by design:
+    this is the supervised reference, not a clustering method.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from astrovader.config import load_preset
+    from astrovader.data import load
+
+    spec = CLUSTERING_SETS[set_name]
+    t0 = time.perf_counter()
+    cfg = load_preset(args.preset or spec["preset"])
+    n_fresh = 300 if args.quick else args.n_fresh
+    bench = load(cfg.data, n=args.n)
+    if not str(cfg.data.spec).startswith("builtin:") or bench.labels is None:
+        raise SystemExit(f"error: ceiling_{set_name} needs a labelled built-in set, not {cfg.data.spec}")
+    fresh = load(cfg.data, n=n_fresh, seed=101)
+    y, yf = np.asarray(bench.labels), np.asarray(fresh.labels)
+    log(f"ceiling {set_name}: benchmark {bench.images.shape}, fresh {fresh.images.shape}, scaling {cfg.data.scaling}")
+    raw = {id(bench): load(cfg.data, n=args.n, preprocess=False).images,
+           id(fresh): load(cfg.data, n=n_fresh, seed=101, preprocess=False).images}
+    rows = []
+    for scaling in dict.fromkeys([cfg.data.scaling, "none"]):
+        def images(s, _scaling=scaling):  # the preset's preprocessing, or the raw pixels
+            return s.images if _scaling == cfg.data.scaling else raw[id(s)]
+
+        for feat_name, feat in (("pixels", lambda a: a.reshape(len(a), -1)), ("shape features", _shape_features)):
+            fx, ff = feat(images(bench)), feat(images(fresh))
+            clf = HistGradientBoostingClassifier(max_iter=50 if args.quick else 500, learning_rate=0.05,
+                                                 random_state=0)
+            t1 = time.perf_counter()
+            cv = cross_val_predict(clf, fx, y, cv=StratifiedKFold(5, shuffle=True, random_state=0))
+            fit = clf.fit(ff, yf).predict(fx)
+            rows.append({"features": feat_name, "scaling": scaling, "n_features": int(fx.shape[1]),
+                         "acc_cv5_benchmark_set": float(np.mean(cv == y)),
+                         "acc_trained_on_fresh": float(np.mean(fit == y)),
+                         "confusion_fresh": [[int(np.sum((y == a) & (fit == b))) for b in np.unique(y)]
+                                             for a in np.unique(y)],
+                         "seconds": time.perf_counter() - t1})
+            log(f"    hgb on {feat_name} ({scaling}): 5-fold CV {rows[-1]['acc_cv5_benchmark_set']:.4f}, "
+                f"trained on {n_fresh} fresh {rows[-1]['acc_trained_on_fresh']:.4f}")
+    payload = {"experiment": f"ceiling_{set_name}", "set": set_name, "preset": cfg.name,
+               "data": {"spec": cfg.data.spec, "n": int(len(y)), "n_fresh": int(len(yf)), "fresh_seed": 101,
+                        "scaling": cfg.data.scaling, "class_counts": np.bincount(y).tolist(),
+                        "label_names": list(bench.label_names or [])},
+               "runs": rows, "wall_seconds": time.perf_counter() - t0, "environment": C.environment()}
+    return [str(C.save_json(f"{args.prefix}ceiling_{set_name}", payload, args.results_dir))]
+
+
 EXPERIMENTS: dict[str, Callable] = {
     **{f"clustering_{k}": (lambda args, log, _k=k: run_clustering(args, log, _k)) for k in CLUSTERING_SETS},
     "transients": run_transients,
     "galaxies": run_galaxies,
+    **{f"ceiling_{k}": (lambda args, log, _k=k: run_ceiling(args, log, _k)) for k in ("galaxies", "transients", "demo")},
 }
 
 
@@ -505,6 +582,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=None,
                    help="override train.learning_rate (and drop the decay to final_learning_rate)")
     p.add_argument("--batch-size", type=int, default=None, help="override train.batch_size")
+    p.add_argument("--n-fresh", type=int, default=24000,
+                   help="ceiling_*: freshly simulated labelled stamps to train the supervised reference on")
     p.add_argument("--k-grid", type=C.int_list, default=[2, 6, 10, 20], help="K values for transients part k")
     p.add_argument("--j-grid", type=C.int_list, default=[2, 5, 10, 21], help="J values for transients part j")
     p.add_argument("--galaxies-k", type=int, default=None,
