@@ -497,3 +497,4 @@ def _config_dict(cfg: ModelConfig) -> dict:
 # The other model kinds (AE, double-peak and hierarchical VAEs) register their classes on
 # import; importing them here lets ``keras.models.load_model`` find them wherever models are.
 from astrovader import autoencoders as _autoencoders  # noqa: E402,F401
+from astrovader import optimizers as _optimizers  # noqa: E402,F401  (FusedAdam in compiled saves)
