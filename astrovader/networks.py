@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import keras
 from keras import layers
 
@@ -35,7 +37,7 @@ from astrovader.config import ModelConfig
 from astrovader.errors import ConfigError
 from astrovader.layers import CyclicPooling, RotationStack
 
-__all__ = ["build_networks", "build_variance_head"]
+__all__ = ["build_networks", "build_variance_head", "fold_batch_norm"]
 
 # BatchNorm moving statistics must follow the weights closely: the mixture is fitted on
 # (and clusters are predicted from) inference-mode latents, so with Keras' default 0.99 a
@@ -224,3 +226,74 @@ def _chase(cfg: ModelConfig):
         g = layers.Conv2D(f, 3, activation="relu", name=f"dec_conv{i}", **kw)(g)
     decoder = keras.Model(z_in, _final(g, shape, cfg, init), name="decoder")
     return encoder, decoder
+
+
+# ----------------------------------------------------------------------------- inference
+def _foldable(bn, producer) -> bool:
+    """``bn`` normalises the channels of a linear Conv2D/Dense output that feeds only ``bn``."""
+    if not isinstance(producer, (layers.Conv2D, layers.Dense)) or producer.activation is not keras.activations.linear:
+        return False
+    if bn.axis not in (-1, [-1]) and list(np.atleast_1d(bn.axis)) != [len(producer.output.shape) - 1]:
+        return False
+    floats = {bn.dtype_policy.compute_dtype, producer.dtype_policy.compute_dtype}
+    users = {id(n.operation) for n in producer._outbound_nodes}
+    return floats == {"float32"} and users == {id(bn)} and len(bn._inbound_nodes) == len(producer._outbound_nodes)
+
+
+def _pairs(net: keras.Model) -> dict[str, str]:
+    """BatchNormalization layer name -> the Conv2D/Dense it can be folded into."""
+    out = {}
+    for layer in net.layers:
+        if isinstance(layer, layers.BatchNormalization) and layer._inbound_nodes:
+            producer = layer._inbound_nodes[0].input_tensors[0]._keras_history.operation
+            if _foldable(layer, producer):
+                out[layer.name] = producer.name
+    return out
+
+
+def fold_batch_norm(net: keras.Model) -> keras.Model:
+    """An inference copy of a functional network with each BatchNorm folded into the
+    Conv2D/Dense before it: ``W' = W s``, ``b' = (b - mean) s + beta`` with
+    ``s = gamma / sqrt(var + eps)`` per output channel.
+
+    The copy computes the network in inference mode with one kernel fewer per layer (no
+    separate normalisation pass over every activation; 1.44x faster prediction for the
+    ``demo`` network on a CPU, issue 14). The original is untouched; a network without a
+    foldable pair (or not functional) is returned as it is. Never train the copy.
+    """
+    if not isinstance(net, keras.Model):
+        return net
+    try:
+        pairs = _pairs(net)
+    except (AttributeError, IndexError):  # not a functional graph
+        return net
+    if not pairs:
+        return net
+    producers = set(pairs.values())
+
+    def clone(layer):
+        if layer.name in pairs:
+            return layers.Lambda(lambda t: t, name=layer.name)  # takes the BN call's training/mask
+        cfg = layer.get_config()
+        if layer.name in producers:
+            cfg["use_bias"] = True
+        return layer.__class__.from_config(cfg)
+
+    copy = keras.models.clone_model(net, clone_function=clone)
+    by_name = {layer.name: layer for layer in net.layers}
+    for layer in copy.layers:
+        src = by_name.get(layer.name)  # an unnamed Input is renamed by the clone; it holds no weights
+        if src is None or layer.name in pairs:
+            continue
+        if layer.name in producers:
+            bn = by_name[next(b for b, p in pairs.items() if p == layer.name)]
+            mean, var = np.asarray(bn.moving_mean, np.float64), np.asarray(bn.moving_variance, np.float64)
+            gamma = np.asarray(bn.gamma, np.float64) if bn.scale else np.ones_like(mean)
+            beta = np.asarray(bn.beta, np.float64) if bn.center else np.zeros_like(mean)
+            scale = gamma / np.sqrt(var + bn.epsilon)
+            kernel = np.asarray(src.kernel, np.float64) * scale
+            bias = np.asarray(src.bias, np.float64) if src.use_bias else np.zeros_like(mean)
+            layer.set_weights([kernel.astype(np.float32), ((bias - mean) * scale + beta).astype(np.float32)])
+        elif src.weights:
+            layer.set_weights(src.get_weights())
+    return copy

@@ -871,6 +871,8 @@ def predict_run(run: Run | str | os.PathLike, data: str, out: str | os.PathLike,
             return predict_classifier_run(run, data, out)
         k = getattr(model, "n_clusters", None)
         j = int(cfg.model.latent_dim)
+        if hasattr(model, "inference_copy"):  # BatchNorm folded into the layers: same outputs, faster
+            model = model.inference_copy()
         dc = data_config(cfg.data, spec=data)
         total = count(dc)
         lo, hi = shard_range(total, *shard) if shard is not None else (0, total)

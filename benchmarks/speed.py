@@ -283,6 +283,7 @@ def measure(preset: str, batch_size: int | None = None, n_train: int = 4000, n_p
     pipe_rate = n_seen / (time.perf_counter() - t0)
 
     xp = rng.random((n_predict, *shape), dtype=np.float32)
+    model = model.inference_copy()  # what `astrovader predict` runs: BatchNorm folded into the layers
     predict = {}
     for pb in predict_batches:
         predict_arrays(model, xp[:pb], batch_size=pb)  # trace
@@ -305,6 +306,7 @@ def measure(preset: str, batch_size: int | None = None, n_train: int = 4000, n_p
         "input_shape": list(shape),
         "latent_dim": cfg.model.latent_dim,
         "n_components": getattr(model, "n_components", None),
+        "predict_batchnorm_folded": True,
         "mc_samples": cfg.model.mc_samples,
         "batch_size": batch_size,
         "forward_mflops_per_sample": f_fwd / 1e6,

@@ -147,7 +147,9 @@ def render_speed(name: str, data: dict[str, Any]) -> list[str]:
     out = [f"## {name}: throughput as fractions of the roof measured in the same run", "", head,
            "Roof: the network's own matmuls/convolutions (forward, + both backward products for training) in "
            "one tight `tf.function` at the same batch size, timed beside the model (best of repeats each). "
-           "Training FLOPs = 3 x forward. Predict = latents, reconstruction, decoder variance and gamma per stamp.", "",
+           "Training FLOPs = 3 x forward. Predict = latents, reconstruction, decoder variance and gamma per stamp"
+           + (", BatchNorm folded into the layers as `astrovader predict` runs it (`model.inference_copy()`)."
+              if any(r.get("predict_batchnorm_folded") for r in data.get("rows", [])) else "."), "",
            "| preset | variant | batch | MFLOP/sample (fwd) | train samples/s | train fraction of roof | "
            "… of roof + optimiser (update ms) | "
            "predict stamps/s (batch) | predict fraction of fwd roof | step overhead (ms, batch 1) | "
