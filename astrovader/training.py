@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -178,7 +179,16 @@ def fit_recipe(model, cfg: RunConfig, x_train, x_val=None, callbacks=(), gmm_dat
         cbs.append(keras.callbacks.EarlyStopping("val_loss", patience=int(t.early_stopping),
                                                  restore_best_weights=True))
     fit_kwargs.setdefault("epochs", t.total_epochs())
-    history = model.fit(train_ds, validation_data=val_ds, callbacks=[*cbs, *callbacks], shuffle=False, **fit_kwargs)
+    try:
+        history = model.fit(train_ds, validation_data=val_ds, callbacks=[*cbs, *callbacks], shuffle=False,
+                            **fit_kwargs)
+    except tf.errors.InvalidArgumentError as exc:  # e.g. ResizeNearestNeighborGrad has no XLA CPU kernel
+        if t.jit_compile and "XLA" in str(exc):
+            found = re.search(r"on (XLA_\w+): (\w+)", str(exc))
+            what = f"{found.group(2)} on {found.group(1)}" if found else "an unsupported op"
+            raise TrainingError(f"train.jit_compile: XLA cannot compile this network here ({what}); "
+                                "set train.jit_compile: false (or null for Keras' choice)") from None
+        raise
     if guard.error:
         raise TrainingError(guard.error)
     return history

@@ -88,3 +88,18 @@ def test_train_applies_the_configured_augmentation(monkeypatch):
     train(cfg, x, x[:4], verbose=0)
     assert seen[0]["augment_flips"] and seen[0]["augment_rot90"] and seen[0]["shuffle"]
     assert not seen[1]["shuffle"] and not seen[1].get("augment_flips")  # validation: as is
+
+
+def test_xla_that_cannot_compile_the_network_is_a_one_line_error():
+    """The hits decoder's nearest-neighbour resize has no XLA CPU gradient kernel (TF 2.21)."""
+    cfg = RunConfig(model=ModelConfig(architecture="hits", input_shape=(21, 21, 1), latent_dim=2, n_clusters=2,
+                                      filters=[4, 4, 4, 4], kernel_sizes=[3, 3, 3, 3]),
+                    train=TrainConfig(recipe="s3vdc", batch_size=16, gamma_epochs=1, anneal_epochs=1, static_epochs=0,
+                                      periods=1, gmm_batches=1, jit_compile=True))
+    x = np.random.default_rng(0).normal(size=(32, 21, 21, 1)).astype("float32")
+    try:
+        train(cfg, x, verbose=0)
+    except TrainingError as exc:  # where XLA can compile it (a GPU, a later TF), training just works
+        msg = str(exc)
+        assert "\n" not in msg and msg.startswith("train.jit_compile: XLA cannot compile")
+        assert "set train.jit_compile: false" in msg
