@@ -35,7 +35,7 @@ from keras import layers
 
 from astrovader.config import ModelConfig
 from astrovader.errors import ConfigError
-from astrovader.layers import CyclicPooling, RotationStack
+from astrovader.layers import CyclicPooling, FusedBatchNormalization, RotationStack
 
 __all__ = ["build_networks", "build_variance_head", "fold_batch_norm"]
 
@@ -142,7 +142,7 @@ def _conv_bn(x, filters, stride, cfg, init, name):
     x = layers.Conv2D(filters, 3, strides=stride, padding="same", kernel_initializer=init,
                       kernel_regularizer=_reg(cfg), use_bias=not cfg.batch_norm, name=name)(x)
     if cfg.batch_norm:
-        x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_bn")(x)
+        x = FusedBatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 

@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from astrovader.config import ModelConfig
 from astrovader.export import export_saved_model
-from astrovader.layers import ClusterProbabilities, DecoderVariance, GaussianMixturePrior, Sampling
+from astrovader.layers import (ClusterProbabilities, DecoderVariance, FusedBatchNormalization, GaussianMixturePrior,
+                               Sampling)
 from astrovader.models import VAE, VaDE, build_model
 
 RNG = np.random.default_rng(0)
@@ -52,6 +53,34 @@ def test_sampling_roundtrip(tmp_path):
     lv = np.full((5, 4), -50.0, dtype="float32")  # sigma ~ 0: output = mean
     model, loaded = _roundtrip_layer(Sampling(seed=3), [m, lv], tmp_path)
     np.testing.assert_allclose(loaded.predict([m, lv], verbose=0), m, atol=1e-6)
+
+
+def test_fused_batch_normalization_roundtrip(tmp_path):
+    x = RNG.normal(size=(5, 4, 4, 3)).astype("float32")
+    layer = FusedBatchNormalization(momentum=0.9, epsilon=1e-3)
+    model, loaded = _roundtrip_layer(layer, x, tmp_path)
+    layer.moving_mean.assign([0.5, -1.0, 2.0])
+    model.save(tmp_path / "again.keras")
+    loaded = keras.models.load_model(tmp_path / "again.keras")
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("shape", [(8, 5, 5, 4), (8, 4)])  # the fused kernel (NHWC) and the Keras fallback
+def test_fused_batch_normalization_equals_keras_in_training(shape):
+    x = tf.constant(RNG.normal(2.0, 3.0, size=shape).astype("float32"))
+    outs = []
+    for layer in (keras.layers.BatchNormalization(momentum=0.9), FusedBatchNormalization(momentum=0.9)):
+        layer.build(x.shape)
+        layer.gamma.assign(np.arange(1, shape[-1] + 1, dtype="float32"))
+        layer.beta.assign(np.ones(shape[-1], "float32"))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * tf.sin(y))
+        grads = tape.gradient(loss, [x, layer.gamma, layer.beta])
+        outs.append([y, *grads, layer.moving_mean, layer.moving_variance, layer(x, training=False)])
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=2e-4)
 
 
 def _tiny(arch="hits", **kw):
