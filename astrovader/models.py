@@ -277,6 +277,7 @@ class VAE(keras.Model):
             return self
         copy = type(self)(**{**self.get_config(), **folded})
         copy.build()
+
         def state(model, networks):  # the prior, loss weights and RNG state, in creation order
             skip = {id(v) for net in networks if net is not None for v in net.variables}
             return [v for v in model.variables if id(v) not in skip]

@@ -269,13 +269,13 @@ def fold_batch_norm(net: keras.Model) -> keras.Model:
         return net
     if not pairs:
         return net
-    producers = set(pairs.values())
+    bn_of = {producer: bn for bn, producer in pairs.items()}
 
     def clone(layer):
         if layer.name in pairs:
             return layers.Lambda(lambda t: t, name=layer.name)  # takes the BN call's training/mask
         cfg = layer.get_config()
-        if layer.name in producers:
+        if layer.name in bn_of:
             cfg["use_bias"] = True
         return layer.__class__.from_config(cfg)
 
@@ -285,8 +285,8 @@ def fold_batch_norm(net: keras.Model) -> keras.Model:
         src = by_name.get(layer.name)  # an unnamed Input is renamed by the clone; it holds no weights
         if src is None or layer.name in pairs:
             continue
-        if layer.name in producers:
-            bn = by_name[next(b for b, p in pairs.items() if p == layer.name)]
+        if layer.name in bn_of:
+            bn = by_name[bn_of[layer.name]]
             mean, var = np.asarray(bn.moving_mean, np.float64), np.asarray(bn.moving_variance, np.float64)
             gamma = np.asarray(bn.gamma, np.float64) if bn.scale else np.ones_like(mean)
             beta = np.asarray(bn.beta, np.float64) if bn.center else np.zeros_like(mean)
