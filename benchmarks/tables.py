@@ -312,7 +312,8 @@ def clustering_verdict(data: dict[str, Any]) -> list[str]:
     n_nan = sum(bool(r.get("nan")) for r in g.get("vade", []))
     base = {k: mean_sd(_vals(rs, key))[0] for k, rs in g.items() if k != "vade" and not k.endswith(_SAME_AE)}
     best = max(base, key=lambda k: base[k], default=None)
-    out = [f"VaDE {key}: {fmt(m)} ± {fmt(sd)} over {len(vade)} seeds, {n_nan} NaN runs."]
+    spread = f" ± {fmt(sd)} over {len(vade)} seeds" if len(vade) > 1 else f" on {len(vade)} seed (no spread yet)"
+    out = [f"VaDE {key}: {fmt(m)}{spread}, {n_nan} NaN runs."]
     if "acc_mean" in tg:
         out.append(f"- mean ≥ {tg['acc_mean']}: **{'yes' if m >= tg['acc_mean'] else 'no'}**")
     if "acc_sd" in tg:
