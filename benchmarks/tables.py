@@ -275,21 +275,43 @@ def render_seed002(name: str, data: dict[str, Any]) -> list[str]:
     if vae and lin:
         ok = max(auc[m] for m in vae) > max(auc[m] for m in lin)
         ok_mlp = max(mlp[m] for m in vae) > max(mlp[m] for m in lin)
+        wins = {}
+        for key in ("auc", "auc_mlp"):
+            by_seed = {}
+            for r in runs:
+                if r.get(key) is not None:
+                    by_seed.setdefault(r["seed"], {})[r["method"]] = r[key]
+            wins[key] = (sum(max(v for m, v in ms.items() if m in vae) > max(v for m, v in ms.items() if m in lin)
+                             for ms in by_seed.values() if any(m in vae for m in ms) and any(m in lin for m in ms)),
+                         len(by_seed))
         out += ["", f"Seed 001's ordering (VAE latents beat IPCA/SDL): 1-D AUC → "
-                f"**{'reproduced' if ok else 'not reproduced'}** (best {best} {fmt(auc[best])}); latent-MLP AUC → "
-                f"**{'reproduced' if ok_mlp else 'not reproduced'}** (best {best_mlp} {fmt(mlp[best_mlp])})."]
+                f"**{'reproduced' if ok else 'not reproduced'}** (best {best} {fmt(auc[best])}, best linear "
+                f"{fmt(max(auc[m] for m in lin))}; the best VAE beats the best linear code on {wins['auc'][0]} of "
+                f"{wins['auc'][1]} seeds); latent-MLP AUC → **{'reproduced' if ok_mlp else 'not reproduced'}** "
+                f"(best {best_mlp} {fmt(mlp[best_mlp])}, best linear {fmt(max(mlp[m] for m in lin))}; "
+                f"{wins['auc_mlp'][0]} of {wins['auc_mlp'][1]} seeds)."]
     if "V+M" in auc and ("Vr+M" in auc or "A+Vr" in auc):
-        better = [m for m in ("Vr+M", "A+Vr") if m in auc and auc[m] > auc["V+M"]]
         per_seed = {}
         for r in runs:
             per_seed.setdefault(r["seed"], {})[r["method"]] = r.get("auc")
-        vm_sd = mean_sd(_vals(_group(runs, "method")["V+M"], "auc"))[1]
-        out += ["", f"Seed 002's claim (the double-peak prior and the hierarchy help over V+M): "
-                + (", ".join(f"{m} {fmt(auc[m])}" for m in ("Vr+M", "A+Vr") if m in auc) + f" vs V+M {fmt(auc['V+M'])}"
-                   f" (sd {fmt(vm_sd)}) → **{'reproduced' if len(better) == 2 else 'partly reproduced' if better else 'not reproduced'}**"
-                   " in the means. Per seed (1-D AUC): "
-                   + "; ".join(f"{s}: " + ", ".join(f"{m} {fmt(v)}" for m, v in ms.items() if v is not None)
-                               for s, ms in sorted(per_seed.items())) + ".")]
+        parts, verdicts = [], []
+        for m in ("Vr+M", "A+Vr"):
+            diffs = [ms[m] - ms["V+M"] for ms in per_seed.values() if ms.get(m) is not None and ms.get("V+M") is not None]
+            if not diffs:
+                continue
+            md, sd = mean_sd(diffs)
+            se = sd / max(1, len(diffs)) ** 0.5
+            v = "better" if md - 2 * se > 0 else "worse" if md + 2 * se < 0 else "no clear difference"
+            verdicts.append(v)
+            parts.append(f"{m} − V+M = {md:+.4f} ± {se:.4f} (s.e., paired over {len(diffs)} seeds, higher on "
+                         f"{sum(d > 0 for d in diffs)}): {v}")
+        ok = verdicts and all(v == "better" for v in verdicts)
+        some = any(v == "better" for v in verdicts)
+        out += ["", "Seed 002's claim (the double-peak prior and the hierarchy help over V+M): " + "; ".join(parts)
+                + f" → **{'reproduced' if ok else 'partly reproduced' if some else 'not reproduced'}** "
+                "(better = the mean paired difference exceeds two standard errors). Per seed (1-D AUC): "
+                + "; ".join(f"{s}: " + ", ".join(f"{m} {fmt(v)}" for m, v in ms.items() if v is not None)
+                            for s, ms in sorted(per_seed.items())) + "."]
     return out
 
 

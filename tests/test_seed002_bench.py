@@ -49,7 +49,10 @@ def test_stargal_renderer_orderings_and_columns():
     assert "AUC (Isomap, standardised latents)" in md and "Why this configuration." in md
     assert "wall time 2.0 min" in md
     assert "VAE latents beat IPCA/SDL): 1-D AUC → **not reproduced** (best ipca" in md
-    assert "Vr+M 0.925, A+Vr 0.955 vs V+M 0.905" in md and "→ **reproduced**" in md
+    assert "on 0 of 2 seeds" in md
+    # A+Vr and Vr+M are 0.02 / 0.05 above V+M on both seeds: a clear paired difference
+    assert "A+Vr − V+M = +0.0500 ± 0.0000 (s.e., paired over 2 seeds, higher on 2): better" in md
+    assert "help over V+M)" in md and "→ **reproduced**" in md
     assert "nan" not in md
 
 
