@@ -515,15 +515,13 @@ def run_ceiling(args, log, set_name: str) -> list[str]:
     fresh = load(cfg.data, n=n_fresh, seed=101)
     y, yf = np.asarray(bench.labels), np.asarray(fresh.labels)
     log(f"ceiling {set_name}: benchmark {bench.images.shape}, fresh {fresh.images.shape}, scaling {cfg.data.scaling}")
-    raw = {id(bench): load(cfg.data, n=args.n, preprocess=False).images,
-           id(fresh): load(cfg.data, n=n_fresh, seed=101, preprocess=False).images}
+    stamps = {cfg.data.scaling: (bench.images, fresh.images),  # the preset's preprocessing, and the raw pixels
+              "none": (load(cfg.data, n=args.n, preprocess=False).images,
+                       load(cfg.data, n=n_fresh, seed=101, preprocess=False).images)}
     rows = []
-    for scaling in dict.fromkeys([cfg.data.scaling, "none"]):
-        def images(s, _scaling=scaling):  # the preset's preprocessing, or the raw pixels
-            return s.images if _scaling == cfg.data.scaling else raw[id(s)]
-
+    for scaling, (xb, xf) in stamps.items():
         for feat_name, feat in (("pixels", lambda a: a.reshape(len(a), -1)), ("shape features", _shape_features)):
-            fx, ff = feat(images(bench)), feat(images(fresh))
+            fx, ff = feat(xb), feat(xf)
             clf = HistGradientBoostingClassifier(max_iter=50 if args.quick else 500, learning_rate=0.05,
                                                  random_state=0)
             t1 = time.perf_counter()

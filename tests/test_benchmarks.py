@@ -87,3 +87,13 @@ def test_shape_features_are_rotation_invariant_and_match_numpy():
     # ring 0 = the 4 central pixels of an even stamp (radius sqrt(0.5)); the blob is elongated: e > 0.5
     assert np.isclose(f[0, 0], x[0, 7:9, 7:9, 0].mean())
     assert f[0, 8] > 0.5 > f[1, 8]
+
+
+def test_ceiling_quick_run_writes_both_scalings_and_feature_sets(tmp_path):
+    assert quality.main(["--experiments", "ceiling_demo", "--quick", "--results-dir", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "quick_ceiling_demo.json").read_text())
+    assert {(r["scaling"], r["features"]) for r in data["runs"]} == {
+        (s, f) for s in ("zscore", "none") for f in ("pixels", "shape features")}
+    for r in data["runs"]:  # two balanced classes: a working classifier is far above chance
+        assert 0.7 < r["acc_cv5_benchmark_set"] <= 1 and 0.7 < r["acc_trained_on_fresh"] <= 1
+        assert sum(map(sum, r["confusion_fresh"])) == data["data"]["n"] == 300
