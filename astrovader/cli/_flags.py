@@ -27,19 +27,8 @@ def integer(minimum: int | None = None, maximum: int | None = None, hint: str = 
         wanted = f"an integer <= {maximum}"
     else:
         wanted = "an integer"
-    wanted += f" ({hint})" if hint else ""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(str(text).strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give {wanted}") from None
-        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise argparse.ArgumentTypeError(f"{value} is out of range; give {wanted}")
-        return value
-
-    parse.__name__ = "integer"
-    return parse
+    return _parser("integer", int, "a whole number", wanted, hint, str,
+                   lambda v: (minimum is None or v >= minimum) and (maximum is None or v <= maximum))
 
 
 def number(low: float | None = None, high: float | None = None, *, low_open: bool = False,
@@ -53,23 +42,30 @@ def number(low: float | None = None, high: float | None = None, *, low_open: boo
         wanted = f"a number {'<' if high_open else '<='} {high:g}"
     else:
         wanted = "a finite number"
+
+    def in_range(value: float) -> bool:
+        return math.isfinite(value) and not (
+            (low is not None and (value <= low if low_open else value < low))
+            or (high is not None and (value >= high if high_open else value > high)))
+
+    return _parser("number", float, "a number", wanted, hint, lambda v: f"{v:g}", in_range)
+
+
+def _parser(name: str, convert, what: str, wanted: str, hint: str, show, in_range):
+    """The argparse ``type`` both :func:`integer` and :func:`number` return: ``convert`` the
+    text (else "is not {what}"), then check ``in_range`` (else "is out of range")."""
     wanted += f" ({hint})" if hint else ""
 
-    def parse(text: str) -> float:
+    def parse(text: str):
         try:
-            value = float(str(text).strip())
+            value = convert(str(text).strip())
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number; give {wanted}") from None
-        bad = not math.isfinite(value)
-        if low is not None:
-            bad |= value <= low if low_open else value < low
-        if high is not None:
-            bad |= value >= high if high_open else value > high
-        if bad:
-            raise argparse.ArgumentTypeError(f"{value:g} is out of range; give {wanted}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}; give {wanted}") from None
+        if not in_range(value):
+            raise argparse.ArgumentTypeError(f"{show(value)} is out of range; give {wanted}")
         return value
 
-    parse.__name__ = "number"
+    parse.__name__ = name
     return parse
 
 
