@@ -156,6 +156,9 @@ class ModelConfig:
             with labels by ``train.recipe: supervised``, see :mod:`astrovader.classifiers`):
             output classes, dense widths, LSTM width, dropout rate and the number of
             ensemble members averaged (CAPE). An ``rcnn`` input_shape is ``(T, H, W, C)``.
+        sequence_statistics: ``rcnn`` only: the LSTM also sees each frame's features minus
+            the sequence mean and the head their masked mean, scatter and extremes
+            (:class:`~astrovader.classifiers.SequenceStatistics`); ``false`` = the talk's plain RCNN.
         seed: seed for the sampling layers' SeedGenerators.
         kind: ``"auto"`` (the recipe decides: VAE or VaDE), ``"ae"`` (plain
             deterministic autoencoder, seed 001 SCAE), ``"vae"`` or ``"vade"``.
@@ -195,6 +198,7 @@ class ModelConfig:
     lstm_units: int = 64
     dropout: float = 0.5
     ensemble: int = 1
+    sequence_statistics: bool = True
     seed: int = 0
     kind: str = "auto"
     latent_l1: float = 0.0

@@ -45,8 +45,28 @@ def test_deep_hits_probabilities_are_invariant_to_90_degree_rotations():
     assert np.abs(predict_proba(plain, np.rot90(x, 1, axes=(1, 2)).copy()) - predict_proba(plain, x)).max() > 1e-4
 
 
-def test_rcnn_ignores_masked_frames():
-    model = _rcnn(t=6)
+def test_sequence_statistics_match_numpy_over_valid_frames():
+    from astrovader.classifiers import SequenceStatistics
+
+    inp = _seq_inputs(n=6, t=7)
+    h = RNG.normal(size=(6, 7, 3)).astype("float32") * 4
+    mask = inp["mask"]
+    mask[0] = 0  # a sequence without frames gets zeros
+    stats, dev = (np.asarray(a) for a in SequenceStatistics()([h, mask]))
+    assert stats.shape == (6, 12) and dev.shape == h.shape
+    np.testing.assert_allclose(stats[0], 0, atol=1e-6)
+    for i in range(1, 6):
+        v = h[i][mask[i] > 0]
+        d = v - v.mean(0)
+        want = np.concatenate([v.mean(0), np.sqrt((d ** 2).mean(0) + 1e-6), d.max(0), d.min(0)])
+        np.testing.assert_allclose(stats[i], want, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(dev[i][mask[i] > 0], d, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(dev[i][mask[i] == 0], 0)
+
+
+@pytest.mark.parametrize("statistics", [True, False])
+def test_rcnn_ignores_masked_frames(statistics):
+    model = _rcnn(t=6, sequence_statistics=statistics)
     inp = _seq_inputs()
     model.fit(inp, RNG.integers(0, 3, 8), epochs=1, batch_size=4, verbose=0)
     p0 = predict_proba(model, inp)
