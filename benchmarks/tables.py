@@ -46,6 +46,8 @@ def _cfg_line(data) -> str:
                  f"{t.get('anneal_epochs')} + static {t.get('static_epochs')}) epochs")
     else:
         sched = f"{t.get('pretrain')} pretrain {t.get('pretrain_epochs')} + VaDE {t.get('vade_epochs')} epochs"
+    if t.get("mixed_precision", "none") != "none":
+        sched += f", precision `{t['mixed_precision']}`"
     return (f"Data `{d.get('spec')}` N = {d.get('n')} {tuple(d.get('shape', []))}; "
             f"{m.get('architecture')} VaDE (J = {m.get('latent_dim')}, AR "
             f"{'on' if m.get('decoder_variance') else 'off'}, γ from L = {m.get('mc_samples')} "
