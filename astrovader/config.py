@@ -407,7 +407,9 @@ class DataConfig:
         crop: centre-crop size ``[h, w]`` before resizing.
         resize: output size ``[h, w]`` (bilinear).
         scaling: ``none``, ``minmax``, ``chase`` (median / abs-max to [-1, 1], seed 001),
-            ``asinh`` or ``zscore``.
+            ``asinh`` (in units of each stamp's robust noise), ``asinh_snr`` (stamps already
+            in noise units), ``zscore`` or ``asinh_peak`` (see
+            :mod:`astrovader.data.preprocessing`).
         clip: optional ``[lo, hi]`` applied after scaling.
         nan_policy: ``error``, ``fill`` (with ``fill_value``) or ``drop``.
         flips: random horizontal/vertical flips during training (seed 004).

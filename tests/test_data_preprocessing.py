@@ -37,6 +37,22 @@ def test_asinh_uses_robust_noise():
     np.testing.assert_allclose(preprocess(x, DataConfig(scaling="asinh")).ravel(), expect, rtol=1e-5)
 
 
+def test_asinh_snr_against_numpy():
+    v = np.array([0, 1, 2, 3, 4, 100, -30, 5], np.float64)
+    expect = np.arcsinh(v - np.median(v))
+    np.testing.assert_allclose(preprocess(_one(v), DataConfig(scaling="asinh_snr")).ravel(), expect, rtol=1e-5)
+
+
+def test_asinh_snr_keeps_the_noise_level():
+    """A stamp with 1.5x the nominal noise stays 1.5x noisier near zero; asinh divides it out."""
+    noise = np.random.default_rng(2).normal(0, 0.1, (21, 21))  # small: arcsinh is ~linear there
+    x = np.stack([noise, 1.5 * noise])[..., None].astype(np.float32)
+    snr = preprocess(x, DataConfig(scaling="asinh_snr"))
+    assert 1.45 < snr[1].std() / snr[0].std() < 1.55
+    plain = preprocess(x, DataConfig(scaling="asinh"))
+    np.testing.assert_allclose(plain[1].std() / plain[0].std(), 1.0, rtol=1e-3)
+
+
 def test_zscore_and_none():
     x = _one([1, 2, 3, 4])
     z = preprocess(x, DataConfig(scaling="zscore")).ravel()
@@ -66,7 +82,7 @@ def test_asinh_peak_is_brightness_invariant():
     assert np.abs(plain[0] - plain[1]).max() > 1.0
 
 
-@pytest.mark.parametrize("scaling", ["minmax", "chase", "asinh", "zscore", "asinh_peak"])
+@pytest.mark.parametrize("scaling", ["minmax", "chase", "asinh", "asinh_snr", "zscore", "asinh_peak"])
 def test_constant_stamp_maps_to_zero(scaling):
     out = preprocess(np.full((2, 3, 3, 1), 7.0, np.float32), DataConfig(scaling=scaling))
     assert np.isfinite(out).all() and np.all(out == 0)

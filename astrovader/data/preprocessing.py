@@ -14,6 +14,10 @@ Scalings (``DataConfig.scaling``), for a stamp x with pixels x_i:
 * ``chase``  -- (x - median x) / max_i |x_i - median x|, in [-1, 1] (seed 001 sec. 3).
 * ``asinh``  -- arcsinh((x - median x) / s) with s = 1.4826 MAD(x), the robust noise level:
   linear near the noise, logarithmic for bright cores.
+* ``asinh_snr`` -- arcsinh(x - median x): for stamps already in units of the noise (SNR
+  difference stamps, seed 000 sec. II), with the softening fixed at one noise sigma instead
+  of each stamp's own noise level, so a stamp noisier than its nominal noise stays noisier
+  (``asinh`` would erase that cue of a noise fluctuation; seed 003's real/bogus CNN sees it).
 * ``zscore`` -- (x - mean x) / std x.
 * ``asinh_peak`` -- arcsinh(t / a) / arcsinh(1 / a) with t = (x - median x) / p, p the
   stamp's 99.5th-percentile |pixel| above the median (at least the robust noise) and a = 0.5:
@@ -34,7 +38,7 @@ from astrovader.errors import DataError
 __all__ = ["SCALINGS", "NAN_POLICIES", "preprocess", "scale", "grayscale", "center_crop", "resize", "fit_shape",
            "conform"]
 
-SCALINGS = ("none", "minmax", "chase", "asinh", "zscore", "asinh_peak")
+SCALINGS = ("none", "minmax", "chase", "asinh", "asinh_snr", "zscore", "asinh_peak")
 #: softening of ``asinh_peak`` as a fraction of the peak
 PEAK_SOFTENING = 0.5
 NAN_POLICIES = ("error", "fill", "drop")
@@ -105,6 +109,8 @@ def scale(images: np.ndarray, method: str) -> np.ndarray:
         # fall back to the standard deviation for stamps that are mostly constant
         s = np.where(mad > _EPS, mad, flat.std(axis=1, keepdims=True))
         flat = np.where(s > _EPS, np.arcsinh(centred / np.maximum(s, _EPS)), 0.0)
+    elif method == "asinh_snr":
+        flat = np.arcsinh(flat - np.median(flat, axis=1, keepdims=True))
     elif method == "asinh_peak":
         centred, noise = _robust_noise(flat)
         peak = np.maximum(np.percentile(np.abs(centred), 99.5, axis=1, keepdims=True), noise)
