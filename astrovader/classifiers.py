@@ -257,8 +257,9 @@ def build_classifier(cfg) -> keras.Model:
                      f"choose one of {', '.join(CLASSIFIER_KINDS)}")
 
 
-def compile_classifier(model: keras.Model, learning_rate: float = 1e-3, clipnorm: float | None = None) -> keras.Model:
-    """Compile with Adam, sparse categorical cross-entropy and accuracy."""
+def compile_classifier(model: keras.Model, learning_rate: Any = 1e-3, clipnorm: float | None = None) -> keras.Model:
+    """Compile with Adam (``learning_rate``: a number or a Keras schedule), sparse categorical
+    cross-entropy and accuracy."""
     model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model

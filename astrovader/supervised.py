@@ -111,6 +111,7 @@ def fit_classifier(cfg, inputs: Any, labels: np.ndarray, *, strategy=None, callb
     import tensorflow as tf
 
     from astrovader.classifiers import build_classifier, build_ensemble, compile_classifier
+    from astrovader.training import learning_rate
 
     strategy = strategy or tf.distribute.get_strategy()
     labels = np.asarray(labels, np.int64)
@@ -128,7 +129,8 @@ def fit_classifier(cfg, inputs: Any, labels: np.ndarray, *, strategy=None, callb
     for i in range(max(1, int(cfg.model.ensemble))):
         keras.utils.set_random_seed(int(t.seed) + i)
         with strategy.scope():
-            model = compile_classifier(build_classifier(cfg.model), t.learning_rate, t.clipnorm)
+            model = compile_classifier(build_classifier(cfg.model), learning_rate(t, -(-_n(inputs) // batch)),
+                                       t.clipnorm)
         hist = model.fit(inputs, labels, batch_size=batch, epochs=int(epochs or t.total_epochs()), shuffle=True,
                          callbacks=list(callbacks) if i == 0 else [], verbose=verbose)
         members.append(model)

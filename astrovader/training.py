@@ -70,19 +70,22 @@ def get_strategy(name: str = "auto"):
     return _STRATEGY_CACHE[name]
 
 
+def learning_rate(train_cfg, steps_per_epoch: int):
+    """``train.learning_rate``, or with ``final_learning_rate`` set a rate that decays every 5
+    epochs (staircase) so it reaches ``final_learning_rate`` at the last epoch (seed 004 sec. 4.1)."""
+    lr = float(train_cfg.learning_rate)
+    if not train_cfg.final_learning_rate:
+        return lr
+    n_drops = max(1, train_cfg.total_epochs() // 5)
+    rate = (float(train_cfg.final_learning_rate) / lr) ** (1.0 / n_drops)
+    return keras.optimizers.schedules.ExponentialDecay(
+        lr, decay_steps=5 * max(1, steps_per_epoch), decay_rate=rate, staircase=True)
+
+
 def make_optimizer(train_cfg, steps_per_epoch: int):
     """Adam (:class:`~astrovader.optimizers.FusedAdam`: one fused kernel per variable) with the
-    configured clipping and optional exponential decay.
-
-    With ``final_learning_rate`` set, the rate decays every 5 epochs (staircase) so it
-    reaches ``final_learning_rate`` at the last epoch (seed 004 sec. 4.1).
-    """
-    lr = float(train_cfg.learning_rate)
-    if train_cfg.final_learning_rate:
-        n_drops = max(1, train_cfg.total_epochs() // 5)
-        rate = (float(train_cfg.final_learning_rate) / lr) ** (1.0 / n_drops)
-        lr = keras.optimizers.schedules.ExponentialDecay(
-            lr, decay_steps=5 * max(1, steps_per_epoch), decay_rate=rate, staircase=True)
+    configured clipping and the rate of :func:`learning_rate`."""
+    lr = learning_rate(train_cfg, steps_per_epoch)
     if train_cfg.optimizer == "nadam":  # Adam with Nesterov momentum (seed 001 sec. 3)
         return keras.optimizers.Nadam(lr, clipnorm=train_cfg.clipnorm)
     if train_cfg.optimizer != "adam":

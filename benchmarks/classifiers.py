@@ -72,7 +72,7 @@ def run_deep_hits(args, log: Callable[[str], None]) -> dict[str, Any]:
     from astrovader.supervised import classification_scores, fit_classifier, group_accuracy, held_out_split
 
     cfg = _preset("deep-hits", args)
-    n = args.n_transients
+    n = args.n_transients or cfg.data.n
     raw = load(DataConfig(spec="builtin:transients", n=n, seed=0))
     x = load(DataConfig(spec="builtin:transients", n=n, seed=0, scaling=cfg.data.scaling)).images
     y, sub = raw.labels, raw.columns["subtype"]
@@ -292,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the preset's)")
     p.add_argument("--width", type=float, default=1.0,
                    help="multiply the presets' conv filter counts by this (default: 1 = the presets' widths)")
-    p.add_argument("--n-transients", type=int, default=8000, help="builtin:transients stamps (default: %(default)s)")
+    p.add_argument("--n-transients", type=int, default=None,
+                   help="builtin:transients stamps (default: the deep-hits preset's data.n)")
     p.add_argument("--n-sequences", type=int, default=2100, help="builtin:sequences objects (default: %(default)s)")
     p.add_argument("--n-shifted", type=int, default=1400,
                    help="builtin:sequences-shifted objects (default: %(default)s)")

@@ -131,6 +131,17 @@ def test_both_classifiers_train_under_mirrored_strategy():
     assert np.isfinite(hist[0].history["loss"]).all()
 
 
+def test_classifier_learning_rate_decays_to_final_learning_rate():
+    cfg = load_preset("deep-hits")
+    cfg.model.filters, cfg.model.dense_units, cfg.train.batch_size = [4, 4], [8], 8
+    cfg.train.supervised_epochs, cfg.train.learning_rate, cfg.train.final_learning_rate = 10, 1e-3, 1e-4
+    x, y = RNG.normal(size=(16, 21, 21, 1)).astype("float32"), np.arange(16) % 2
+    model, _ = fit_classifier(cfg, x, y)
+    # 2 steps per epoch, 10 epochs: two staircase drops of sqrt(0.1) each -> exactly the final rate
+    assert int(model.optimizer.iterations) == 20
+    np.testing.assert_allclose(float(model.optimizer.learning_rate), 1e-4, rtol=1e-5)
+
+
 def test_scores_match_sklearn_and_det_curve():
     from sklearn.metrics import f1_score, precision_score, recall_score
 
