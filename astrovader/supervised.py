@@ -31,7 +31,7 @@ import numpy as np
 
 from astrovader.errors import AstrovaderError, DataError
 
-__all__ = ["held_out_split", "fit_classifier", "fine_tune", "classification_scores", "group_accuracy",
+__all__ = ["held_out_split", "fit_classifier", "augmented_batches", "fine_tune", "classification_scores", "group_accuracy",
            "det_curve", "classifier_inputs", "take", "export_classifier", "load_classifier_data",
            "fit_classifier_run", "evaluate_classifier_run", "predict_classifier_run"]
 
@@ -96,11 +96,32 @@ def classifier_inputs(data, cfg_model, scaling: str = "asinh") -> Any:
     return x if cfg_model.input_shape is None else conform(x, cfg_model.input_shape, source=data.source)
 
 
+def augmented_batches(images: np.ndarray, labels: np.ndarray, cfg_data, batch_size: int, seed: int = 0,
+                      replicas: int = 1):
+    """Shuffled ``(stamps, labels)`` batches with the training augmentation of ``cfg_data``
+    (``flips``, ``rot90``, ``shift``, ``rotate``; see
+    :func:`astrovader.data.pipeline.make_dataset`), each label staying with its stamp."""
+    import tensorflow as tf
+
+    from astrovader.data.pipeline import make_dataset
+
+    lab = tf.constant(np.asarray(labels, np.int64))
+    ds = make_dataset(np.asarray(images, np.float32), batch_size, seed=seed, augment_flips=bool(cfg_data.flips),
+                      augment_rot90=bool(cfg_data.rot90), augment_shift=float(cfg_data.shift),
+                      augment_rotate=float(cfg_data.rotate), replicas=replicas, with_index=True)
+    return ds.map(lambda d: (d["x"], tf.gather(lab, d["index"])))
+
+
+def _augments(cfg_data) -> bool:
+    return cfg_data is not None and bool(cfg_data.flips or cfg_data.rot90 or cfg_data.shift or cfg_data.rotate)
+
+
 def fit_classifier(cfg, inputs: Any, labels: np.ndarray, *, strategy=None, callbacks: Sequence = (),
                    verbose: Any = 0, epochs: int | None = None):
     """Build, compile and train the classifier of ``cfg`` (a RunConfig) on labelled inputs.
 
-    ``cfg.model.input_shape`` is filled from the inputs when empty. With
+    ``cfg.model.input_shape`` is filled from the inputs when empty. Stamp (not sequence)
+    inputs are augmented as ``cfg.data`` says (:func:`augmented_batches`). With
     ``cfg.model.ensemble`` = M > 1, M members are trained from seeds ``seed .. seed + M - 1``
     and combined by :func:`~astrovader.classifiers.build_ensemble` (CAPE).
 
@@ -125,13 +146,16 @@ def fit_classifier(cfg, inputs: Any, labels: np.ndarray, *, strategy=None, callb
     replicas = strategy.num_replicas_in_sync
     batch = min(int(t.batch_size), _n(inputs))
     batch = max(replicas, batch - batch % replicas)
+    augment = _augments(getattr(cfg, "data", None)) and not isinstance(inputs, dict)
     members, histories = [], []
     for i in range(max(1, int(cfg.model.ensemble))):
         keras.utils.set_random_seed(int(t.seed) + i)
         with strategy.scope():
             model = compile_classifier(build_classifier(cfg.model), learning_rate(t, -(-_n(inputs) // batch)),
                                        t.clipnorm)
-        hist = model.fit(inputs, labels, batch_size=batch, epochs=int(epochs or t.total_epochs()), shuffle=True,
+        fit_args = (dict(x=augmented_batches(inputs, labels, cfg.data, batch, int(t.seed) + i, replicas),
+                         shuffle=False) if augment else dict(x=inputs, y=labels, batch_size=batch, shuffle=True))
+        hist = model.fit(**fit_args, epochs=int(epochs or t.total_epochs()),
                          callbacks=list(callbacks) if i == 0 else [], verbose=verbose)
         members.append(model)
         histories.append(hist)

@@ -200,7 +200,8 @@ def _render_deep_hits(name: str, data: dict[str, Any]) -> list[str]:
            f"Data `{d['spec']}` N = {d['n']}: {d['n_train']} training / {d['n_held_out']} held-out stamps "
            f"(stratified, the same split for every seed); class counts {d.get('class_counts')}. Model: "
            f"`deep-hits` preset, filters {m.get('filters')} (width x{data.get('width', 1.0)}), dense "
-           f"{m.get('dense_units')}, {c.get('train', {}).get('supervised_epochs')} epochs; seeds "
+           f"{m.get('dense_units')}, {c.get('train', {}).get('supervised_epochs')} epochs, scaling "
+           f"`{c.get('data', {}).get('scaling')}`; seeds "
            f"{data.get('seeds')}; wall time {data.get('wall_seconds', 0) / 60:.1f} min. HGB: scikit-learn "
            "HistGradientBoostingClassifier on the raw SNR pixels. CAPE: the mean probability of the "
            "seeds' models.", "",

@@ -13,7 +13,8 @@ from astrovader.config import ConfigError, RunConfig, load_preset
 from astrovader.data.sequences import (SEQUENCE_CLASSES, SequenceSet, load_sequences, read_sequences,
                                        render_sequences, time_differences, write_sequences)
 from astrovader.export import export_saved_model
-from astrovader.supervised import (classification_scores, fit_classifier, group_accuracy, held_out_split, take)
+from astrovader.supervised import (augmented_batches, classification_scores, fit_classifier, group_accuracy,
+                                   held_out_split, take)
 
 RNG = np.random.default_rng(0)
 
@@ -140,6 +141,33 @@ def test_classifier_learning_rate_decays_to_final_learning_rate():
     # 2 steps per epoch, 10 epochs: two staircase drops of sqrt(0.1) each -> exactly the final rate
     assert int(model.optimizer.iterations) == 20
     np.testing.assert_allclose(float(model.optimizer.learning_rate), 1e-4, rtol=1e-5)
+
+
+def test_augmented_batches_flip_stamps_and_keep_their_labels():
+    from astrovader.config import DataConfig
+
+    n = 40  # stamp i: constant i with a marker in its top-left corner; label i % 3
+    x = np.repeat(np.arange(n, dtype="float32"), 25).reshape(n, 5, 5, 1)
+    x[:, 0, 0, 0] += 1000.0
+    y = np.arange(n) % 3
+    seen, corners = [], set()
+    for xb, yb in augmented_batches(x, y, DataConfig(flips=True, rot90=True), batch_size=8, seed=1):
+        xb, yb = xb.numpy(), yb.numpy()
+        base = xb.reshape(len(xb), -1).min(1)
+        np.testing.assert_array_equal(yb, base.astype(int) % 3)  # each label stays with its stamp
+        seen += base.astype(int).tolist()
+        corners |= {tuple(np.argwhere(s[..., 0] > 500)[0]) for s in xb}
+    assert sorted(seen) == list(range(n))  # one epoch = every stamp once
+    assert corners == {(0, 0), (0, 4), (4, 0), (4, 4)}  # the marker moved: stamps were flipped/rotated
+
+
+def test_deep_hits_trains_with_augmentation():
+    cfg = load_preset("deep-hits")
+    cfg.model.filters, cfg.model.dense_units, cfg.train.batch_size = [4, 4], [8], 8
+    cfg.data.flips = True
+    x, y = RNG.normal(size=(16, 21, 21, 1)).astype("float32"), np.arange(16) % 2
+    model, hist = fit_classifier(cfg, x, y, epochs=2)
+    assert int(model.optimizer.iterations) == 4 and np.isfinite(hist[0].history["loss"]).all()
 
 
 def test_scores_match_sklearn_and_det_curve():
