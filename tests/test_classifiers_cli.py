@@ -81,3 +81,8 @@ def test_benchmark_help_quick_and_render(tmp_path, capsys):
         data = json.loads((tmp_path / f"{name}.json").read_text())
         text = "\n".join(classifiers.render(name, data))
         assert "Target" in text and "nan" not in text.split("Target")[0].split("|---|")[0]
+    hgb = lambda: [r for r in json.loads((tmp_path / "classifiers_deep_hits.json").read_text())["runs"]  # noqa: E731
+                   if r["method"] == "hgb-pixels"]
+    before = hgb()
+    assert classifiers.main(["--quick", "--experiments", "deep_hits", "--no-hgb", "--results-dir", str(tmp_path)]) == 0
+    assert before and hgb() == before  # kept, not retrained
