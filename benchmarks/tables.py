@@ -46,6 +46,9 @@ def _cfg_line(data) -> str:
                  f"{t.get('anneal_epochs')} + static {t.get('static_epochs')}) epochs")
     else:
         sched = f"{t.get('pretrain')} pretrain {t.get('pretrain_epochs')} + VaDE {t.get('vade_epochs')} epochs"
+    sched += f", mixture init `{t.get('init', 'gmm')}`"
+    if int(t.get("init_restarts") or 1) > 1:
+        sched += f" (most stable of {t['init_restarts']})"
     if t.get("mixed_precision", "none") != "none":
         sched += f", precision `{t['mixed_precision']}`"
     return (f"Data `{d.get('spec')}` N = {d.get('n')} {tuple(d.get('shape', []))}; "
