@@ -31,8 +31,8 @@ import numpy as np
 
 from astrovader.errors import AstrovaderError, DataError
 
-__all__ = ["held_out_split", "fit_classifier", "augmented_batches", "fine_tune", "classification_scores", "group_accuracy",
-           "det_curve", "classifier_inputs", "take", "export_classifier", "load_classifier_data",
+__all__ = ["held_out_split", "fit_classifier", "augmented_batches", "fine_tune", "classification_scores",
+           "group_accuracy", "det_curve", "classifier_inputs", "take", "export_classifier", "load_classifier_data",
            "fit_classifier_run", "evaluate_classifier_run", "predict_classifier_run"]
 
 
@@ -112,10 +112,6 @@ def augmented_batches(images: np.ndarray, labels: np.ndarray, cfg_data, batch_si
     return ds.map(lambda d: (d["x"], tf.gather(lab, d["index"])))
 
 
-def _augments(cfg_data) -> bool:
-    return cfg_data is not None and bool(cfg_data.flips or cfg_data.rot90 or cfg_data.shift or cfg_data.rotate)
-
-
 def fit_classifier(cfg, inputs: Any, labels: np.ndarray, *, strategy=None, callbacks: Sequence = (),
                    verbose: Any = 0, epochs: int | None = None):
     """Build, compile and train the classifier of ``cfg`` (a RunConfig) on labelled inputs.
@@ -146,7 +142,8 @@ def fit_classifier(cfg, inputs: Any, labels: np.ndarray, *, strategy=None, callb
     replicas = strategy.num_replicas_in_sync
     batch = min(int(t.batch_size), _n(inputs))
     batch = max(replicas, batch - batch % replicas)
-    augment = _augments(getattr(cfg, "data", None)) and not isinstance(inputs, dict)
+    d = cfg.data
+    augment = bool(d.flips or d.rot90 or d.shift or d.rotate) and not isinstance(inputs, dict)
     members, histories = [], []
     for i in range(max(1, int(cfg.model.ensemble))):
         keras.utils.set_random_seed(int(t.seed) + i)
