@@ -357,9 +357,13 @@ def clustering_verdict(data: dict[str, Any]) -> list[str]:
         t = max(_vals(g.get("vade", []), "train_seconds"), default=float("nan")) / 60
         out.append(f"- training ≤ {tg['train_minutes']} min per seed: **{'yes' if t <= tg['train_minutes'] else 'no'}** "
                    f"(slowest {t:.1f} min, shared machine)")
-    if vade:
-        lows = [r for r in g["vade"] if not r.get("nan") and best is not None and r.get(key, 0) <= base[best]]
+    if vade and best is not None:
+        lows = [r for r in g["vade"] if not r.get("nan") and r.get(key, 0) <= base[best]]
         out.append(f"- seeds at or below the best baseline: {len(lows)} of {len(vade)}")
+    own = _vals(g.get("n2d" + _SAME_AE, []), key)
+    if vade and own:  # the strongest route from VaDE's own pretrained codes, without the VaDE phase
+        o = mean_sd(own)[0]
+        out.append(f"- above N2D on its own pretrained codes (n2d{_SAME_AE} {fmt(o)}): **{'yes' if m > o else 'no'}**")
     if data.get("ceiling") and vade:
         top = max(data["ceiling"]["runs"], key=lambda r: r["acc_trained_on_fresh"])
         c = top["acc_trained_on_fresh"]
