@@ -209,7 +209,7 @@ def _render_deep_hits(name: str, data: dict[str, Any]) -> list[str]:
            f"(stratified, the same split for every seed); class counts {d.get('class_counts')}. Model: "
            f"`deep-hits` preset, filters {m.get('filters')} (width x{data.get('width', 1.0)}), dense "
            f"{m.get('dense_units')}, {c.get('train', {}).get('supervised_epochs')} epochs, scaling "
-           f"`{c.get('data', {}).get('scaling')}`; seeds "
+           f"`{c.get('data', {}).get('scaling')}`, training flips {'on' if c.get('data', {}).get('flips') else 'off'}; seeds "
            f"{data.get('seeds')}; wall time {data.get('wall_seconds', 0) / 60:.1f} min. HGB: scikit-learn "
            "HistGradientBoostingClassifier on the raw SNR pixels. CAPE: the mean probability of the "
            "seeds' models.", "",
