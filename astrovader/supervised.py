@@ -150,7 +150,7 @@ def fit_classifier(cfg, inputs: Any, labels: np.ndarray, *, strategy=None, callb
         with strategy.scope():
             model = compile_classifier(build_classifier(cfg.model), learning_rate(t, -(-_n(inputs) // batch)),
                                        t.clipnorm)
-        fit_args = (dict(x=augmented_batches(inputs, labels, cfg.data, batch, int(t.seed) + i, replicas),
+        fit_args = (dict(x=augmented_batches(inputs, labels, d, batch, int(t.seed) + i, replicas),
                          shuffle=False) if augment else dict(x=inputs, y=labels, batch_size=batch, shuffle=True))
         hist = model.fit(**fit_args, epochs=int(epochs or t.total_epochs()),
                          callbacks=list(callbacks) if i == 0 else [], verbose=verbose)

@@ -105,8 +105,10 @@ def run_deep_hits(args, log: Callable[[str], None]) -> dict[str, Any]:
     if args.no_hgb:  # HGB depends only on the stamps, the split and the seed: keep the rows measured before
         old = args.results_dir / "classifiers_deep_hits.json"
         old = json.loads(old.read_text()) if old.is_file() else {}
-        if old.get("data", {}).get("n") == n:
-            runs += [r for r in old["runs"] if r["method"] == "hgb-pixels" and r["seed"] in args.seeds]
+        kept = [r for r in old.get("runs", []) if r["method"] == "hgb-pixels" and r["seed"] in args.seeds
+                and old["data"]["n"] == n]
+        runs += kept
+        log(f"  HGB: kept {len(kept)} rows of the existing result (--no-hgb)")
     if len(probas) > 1:  # CAPE: average of the seeds' models on the same held-out stamps
         p = np.mean(probas, axis=0)
         s = classification_scores(y[te], p, raw.label_names)

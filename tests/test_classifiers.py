@@ -161,12 +161,20 @@ def test_augmented_batches_flip_stamps_and_keep_their_labels():
     assert corners == {(0, 0), (0, 4), (4, 0), (4, 4)}  # the marker moved: stamps were flipped/rotated
 
 
-def test_deep_hits_trains_with_augmentation():
+def test_deep_hits_trains_with_augmentation(monkeypatch):
+    import astrovader.supervised as sup
+
+    calls = []
+    monkeypatch.setattr(sup, "augmented_batches", lambda *a, **k: calls.append(a[2]) or augmented_batches(*a, **k))
     cfg = load_preset("deep-hits")
     cfg.model.filters, cfg.model.dense_units, cfg.train.batch_size = [4, 4], [8], 8
-    cfg.data.flips = True
     x, y = RNG.normal(size=(16, 21, 21, 1)).astype("float32"), np.arange(16) % 2
+    cfg.data.flips = False
+    fit_classifier(cfg, x, y, epochs=1)
+    assert calls == []  # no augmentation asked for: plain arrays
+    cfg.data.flips = True
     model, hist = fit_classifier(cfg, x, y, epochs=2)
+    assert len(calls) == 1 and calls[0].flips  # trained through the augmented batches
     assert int(model.optimizer.iterations) == 4 and np.isfinite(hist[0].history["loss"]).all()
 
 
