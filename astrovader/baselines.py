@@ -6,6 +6,7 @@ K = 10 clusters; seed 001 adds (CHASE) autoencoders. This module provides those,
 k-means on the raw pixels:
 
 * :func:`pca_gmm` -- ``IncrementalPCA`` (J components, mini-batches) + GMM.
+* :func:`pca_n2d` -- the same PCA codes clustered by N2D (UMAP + GMM): no network at all.
 * :func:`dictionary_gmm` -- ``MiniBatchDictionaryLearning`` (J atoms, sparse codes) + GMM.
 * :func:`vae_gmm` -- astrovader's VAE (``recipe="vae"`` or ``"kl_annealing"``) + diagonal
   GMM on the encoder means (the initialisation step of classic VaDE, seed 000 sec. VI).
@@ -29,7 +30,7 @@ from sklearn.mixture import GaussianMixture
 
 from astrovader.errors import AstrovaderError
 
-__all__ = ["BaselineResult", "pca_gmm", "dictionary_gmm", "vae_gmm", "autoencoder_baselines", "kmeans_pixels",
+__all__ = ["BaselineResult", "pca_gmm", "pca_n2d", "dictionary_gmm", "vae_gmm", "autoencoder_baselines", "kmeans_pixels",
            "BASELINES"]
 
 
@@ -98,6 +99,12 @@ def _gmm(z: np.ndarray, n_clusters: int, covariance_type: str, seed: int, n_init
     raise AssertionError("unreachable")
 
 
+def _pca_codes(flat: np.ndarray, n_components: int, batch_size: int = 1000):
+    """Fitted ``IncrementalPCA`` and the codes of ``flat`` (seed 000 Table Ic)."""
+    pca = IncrementalPCA(n_components=n_components, batch_size=max(int(batch_size), n_components))
+    return pca, pca.fit_transform(flat)
+
+
 def pca_gmm(
     x: Any,
     n_components: int = 21,
@@ -124,11 +131,39 @@ def pca_gmm(
     flat = _flat(x)
     _check_kj(len(flat), n_clusters, n_components)
     t0 = time.perf_counter()
-    pca = IncrementalPCA(n_components=n_components, batch_size=max(int(batch_size), n_components))
-    z = pca.fit_transform(flat)
+    pca, z = _pca_codes(flat, n_components, batch_size)
     gmm = _gmm(z, n_clusters, covariance_type, seed, n_init)
     labels = gmm.predict(np.asarray(z, dtype=np.float64))
     return BaselineResult("pca+gmm", labels, z, time.perf_counter() - t0, gmm, pca)
+
+
+def pca_n2d(
+    x: Any,
+    n_components: int = 21,
+    n_clusters: int = 10,
+    seed: int = 0,
+    umap_neighbors: int = 20,
+    umap_components: int = 10,
+    n_init: int = 5,
+) -> BaselineResult:
+    """The codes of :func:`pca_gmm`'s incremental PCA clustered by N2D (McConville et al. 2020:
+    UMAP(``umap_components``, ``umap_neighbors``, min_dist 0) -> full-covariance GMM).
+
+    N2D without the autoencoder: what a user with no GPU and no deep-learning stack would
+    try first, and a check on how much any trained network adds.
+
+    Returns:
+        A :class:`BaselineResult` named ``"pca+n2d"`` (``latents``: the PCA codes).
+    """
+    from astrovader.mixture_init import cluster_latents
+
+    flat = _flat(x)
+    _check_kj(len(flat), n_clusters, n_components)
+    t0 = time.perf_counter()
+    pca, z = _pca_codes(flat, n_components)
+    init = cluster_latents(z, n_clusters, method="umap", seed=seed, n_init=n_init,
+                           umap_neighbors=umap_neighbors, umap_components=umap_components)
+    return BaselineResult("pca+n2d", init.labels(), z, time.perf_counter() - t0, init, pca)
 
 
 def dictionary_gmm(

@@ -275,7 +275,7 @@ CLUSTERING_SETS: dict[str, dict[str, Any]] = {
     "demo": {"preset": "demo", "score": "acc_majority",
              "targets": {"acc_mean": 0.96, "margin": 0.02, "nan_runs": 0}},
 }
-CLUSTERING_METHODS = ("vade", "pca+gmm", "dl+gmm", "kmeans", "vae+gmm", "n2d", "ae+kmeans")
+CLUSTERING_METHODS = ("vade", "pca+gmm", "dl+gmm", "kmeans", "vae+gmm", "n2d", "ae+kmeans", "pca+n2d")
 
 
 def _init_epoch(t) -> int | None:
@@ -382,6 +382,9 @@ def _baseline_rows(method: str, cfg, x, y, seed: int, log) -> list[dict[str, Any
     try:
         if method == "pca+gmm":
             res = [B.pca_gmm(x, j, k, seed=seed)]
+        elif method == "pca+n2d":
+            res = [B.pca_n2d(x, j, k, seed=seed, umap_neighbors=cfg.train.umap_neighbors,
+                             umap_components=cfg.train.umap_components)]
         elif method == "dl+gmm":
             res = [B.dictionary_gmm(x, j, k, seed=seed)]
         elif method == "kmeans":

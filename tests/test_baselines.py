@@ -5,7 +5,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from astrovader.baselines import BaselineResult, dictionary_gmm, kmeans_pixels, pca_gmm, vae_gmm
+from astrovader.baselines import BaselineResult, dictionary_gmm, kmeans_pixels, pca_gmm, pca_n2d, vae_gmm
 from astrovader.errors import AstrovaderError
 from astrovader.evaluation import hungarian_accuracy
 
@@ -92,3 +92,14 @@ def test_autoencoder_baselines_share_one_plain_autoencoder():
     from sklearn.metrics import adjusted_rand_score
 
     assert adjusted_rand_score(y, n2d.labels) > 0.9 and adjusted_rand_score(y, akm.labels) > 0.9
+
+
+def test_pca_n2d_clusters_the_pca_codes_with_umap_and_a_gmm():
+    from sklearn.metrics import adjusted_rand_score
+
+    x, y = _stamps(n_per=40)
+    res = pca_n2d(x, n_components=5, n_clusters=3, seed=0, umap_neighbors=10, umap_components=2)
+    assert res.name == "pca+n2d" and res.latents.shape == (120, 5)
+    np.testing.assert_allclose(res.latents, res.embedder.transform(x.reshape(120, -1)), atol=1e-4)
+    assert res.estimator.method == "umap" and res.estimator.weights.shape == (3,)
+    assert adjusted_rand_score(y, res.labels) > 0.9
