@@ -30,8 +30,8 @@ from sklearn.mixture import GaussianMixture
 
 from astrovader.errors import AstrovaderError
 
-__all__ = ["BaselineResult", "pca_gmm", "pca_n2d", "dictionary_gmm", "vae_gmm", "autoencoder_baselines", "kmeans_pixels",
-           "BASELINES"]
+__all__ = ["BaselineResult", "pca_gmm", "pca_n2d", "dictionary_gmm", "vae_gmm", "autoencoder_baselines",
+           "kmeans_pixels", "BASELINES"]
 
 
 @dataclasses.dataclass
