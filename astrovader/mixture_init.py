@@ -57,6 +57,11 @@ class MixtureInit:
         scores: per restart, its mean ARI agreement with the other restarts.
         chosen: index of the kept restart.
         index: rows of the training stamps that were clustered (``None``: all of them).
+        prior_agreement: set by :func:`init_prior`: the adjusted Rand index between this
+            clustering and the clusters the initialised prior assigns the same latents
+            (argmax of gamma). Low values mean the found clusters are far from the diagonal
+            Gaussians VaDE can represent, and free VaDE epochs will move away from them:
+            anchor gamma (``train.anchor_epochs``) or use ``model.components_per_cluster``.
     """
 
     responsibilities: np.ndarray
@@ -67,6 +72,7 @@ class MixtureInit:
     scores: list
     chosen: int
     index: np.ndarray | None = None
+    prior_agreement: float | None = None
 
     def labels(self) -> np.ndarray:
         return self.responsibilities.argmax(1)
@@ -223,6 +229,10 @@ def init_prior(model, z: np.ndarray, method: str = "umap", uniform_pi: bool = Fa
         method: ``"gmm"`` or ``"umap"``.
         uniform_pi: set pi = 1/K (seed 000 sec. VI) instead of the cluster weights.
         **kwargs: passed to :func:`cluster_latents`.
+
+    Returns:
+        The :class:`MixtureInit`, with ``prior_agreement`` set; also kept as
+        ``model.mixture_init`` (in memory only).
     """
     m = getattr(model, "components_per_cluster", 1)
     init = cluster_latents(z, model.n_clusters, method=method, components_per_cluster=m, **kwargs)
@@ -230,6 +240,9 @@ def init_prior(model, z: np.ndarray, method: str = "umap", uniform_pi: bool = Fa
     weights = np.full(k, 1.0 / k) if uniform_pi else init.weights
     model.prior.set_parameters(weights, init.means, init.variances)
     narrow_posterior(model, init.variances, init.weights)
+    log_gamma = model._cluster_log_gamma(model.prior(np.asarray(z, dtype="float32")))
+    init.prior_agreement = float(adjusted_rand_score(init.labels(), np.asarray(log_gamma).argmax(1)))
+    model.mixture_init = init  # for inspection after training; not saved with the model
     return init
 
 

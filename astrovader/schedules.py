@@ -143,6 +143,9 @@ class _WeightSchedule(keras.callbacks.Callback):
                 raise ConfigError(f"{type(self).__name__} needs the training data for the mixture initialisation: "
                                   "pass data= (the training stamps)")
             init = self.fit_prior()
+            if (self.params or {}).get("verbose", 1):
+                print(f"mixture initialised ({init.method}): the prior keeps its clusters with ARI "
+                      f"{init.prior_agreement:.2f} (no labels; low: anchor gamma)", flush=True)
         anchoring = epoch < self.init_epoch + self.anchor_epochs
         if self.anchor is not None and anchoring and (init is not None or not self.anchor.filled):
             self.anchor.fill(self.model, self.data, init)

@@ -356,7 +356,8 @@ def _vade_clustering_run(cfg, stamps, seed: int, log, workdir: Path) -> list[dic
                      epochs=len(hist.get("loss", [])), final_loss=float(hist["loss"][-1]),
                      mse=float(reconstruction_mse(x, model.decode(mu)).mean()),
                      decoder_variance_mean=float(np.mean(model.decoder_variance(x))),
-                     occupancy=np.bincount(labels, minlength=cfg.model.n_clusters).tolist())
+                     occupancy=np.bincount(labels, minlength=cfg.model.n_clusters).tolist(),
+                     prior_agreement=getattr(getattr(model, "mixture_init", None), "prior_agreement", None))
     rows = [row]
     for name, (lab, z, sec) in store.items():
         rows.append(_score_row(name, seed, y, lab, z, sec))

@@ -59,6 +59,30 @@ def test_umap_initialisation_sets_prior_from_cluster_moments():
     assert float(model.prior.initialized.numpy()) == 1.0
 
 
+def test_prior_agreement_shows_when_the_prior_cannot_hold_the_clusters():
+    """Two parallel tilted lines: N2D separates them, diagonal Gaussians cannot (no labels used)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(0)
+    t = rng.uniform(-5, 5, size=300)
+    z = np.concatenate([np.c_[t, t + 1.0], np.c_[t, t - 1.0]]) + 0.05 * rng.standard_normal((600, 2))
+    cfg = ModelConfig(architecture="mlp", input_shape=(2, 2, 1), latent_dim=2, n_clusters=2, hidden_units=[8])
+    model = build_model(cfg)
+    init = init_prior(model, z, method="umap", seed=0, umap_neighbors=10, umap_components=2)
+    assert adjusted_rand_score(np.repeat([0, 1], 300), init.labels()) > 0.95  # labels only score
+    # NumPy reference: argmax_k log pi_k + log N(z | mu_k, diag s2_k) of the prior just set
+    pi, mu, s2 = (np.asarray(model.prior.pi()), np.asarray(model.prior.means),
+                  np.exp(np.asarray(model.prior.log_vars)))
+    log_joint = np.log(pi) - 0.5 * (np.log(2 * np.pi * s2)[None] + (z[:, None] - mu[None]) ** 2 / s2[None]).sum(-1)
+    ref = adjusted_rand_score(init.labels(), log_joint.argmax(1))
+    assert init.prior_agreement == pytest.approx(ref, abs=1e-6) and init.prior_agreement < 0.3
+    # separable blobs are held by the prior as they were found
+    blobs, _ = _blobs()
+    cfg = ModelConfig(architecture="mlp", input_shape=(2, 2, 1), latent_dim=4, n_clusters=3, hidden_units=[8])
+    assert init_prior(build_model(cfg), blobs, method="umap", seed=0, umap_neighbors=10,
+                      umap_components=2).prior_agreement > 0.99
+
+
 def test_medoid_picks_the_clustering_the_others_agree_with():
     a = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
     b = np.array([1, 1, 1, 2, 2, 2, 0, 0, 0])  # same partition as a, other names
@@ -100,6 +124,8 @@ def test_classic_recipe_uses_the_configured_initialisation():
     z = model.encode(x)[0]
     ref = cluster_latents(z, 2, method="umap", seed=0, n_restarts=2, umap_neighbors=10, umap_components=2)
     np.testing.assert_allclose(np.asarray(model.prior.means), ref.means, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(model.mixture_init.labels(), ref.labels())  # kept for the user to inspect
+    assert -1.0 <= model.mixture_init.prior_agreement <= 1.0
 
 
 def test_train_config_rejects_unknown_init():
