@@ -74,6 +74,20 @@ def test_clustering_results_render_with_verdicts(tmp_path):
     assert "supervised ceiling" in md and ": 0.950; VaDE reaches 95.8% of it; the target (0.940) is below it" in md
 
 
+def test_config_line_names_invariance_augmentation_and_anchoring():
+    from benchmarks.tables import _cfg_line
+
+    cfg = {"model": {"architecture": "hits", "rotation_invariant": True},
+           "train": {"recipe": "classic", "anchor_epochs": 80},
+           "data": {"flips": True, "rot90": False, "shift": 0.0, "rotate": 15.0}}
+    line = _cfg_line({"config": cfg, "data": {}})
+    assert "rotation-invariant encoder, augmentation flips + rotate, " in line
+    assert "γ anchored to it for 80 epochs" in line
+    plain = _cfg_line({"config": {"model": {}, "train": {"recipe": "classic", "anchor_epochs": 0},
+                                  "data": {"flips": False}}, "data": {}})
+    assert not any(w in plain for w in ("rotation-invariant", "augmentation", "anchored"))
+
+
 def test_shape_features_are_rotation_invariant_and_match_numpy():
     from benchmarks.quality import _shape_features
 

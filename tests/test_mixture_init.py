@@ -110,7 +110,7 @@ def test_nan_latents_and_bad_method_are_one_line_errors():
         cluster_latents(np.zeros((10, 2)), 2, method="kmeans")
 
 
-def test_classic_recipe_uses_the_configured_initialisation():
+def test_classic_recipe_uses_the_configured_initialisation(capsys):
     cfg = ModelConfig(architecture="mlp", input_shape=(4, 4, 1), latent_dim=3, n_clusters=2,
                       hidden_units=[8])
     model = build_model(cfg)
@@ -126,6 +126,8 @@ def test_classic_recipe_uses_the_configured_initialisation():
     np.testing.assert_allclose(np.asarray(model.prior.means), ref.means, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(model.mixture_init.labels(), ref.labels())  # kept for the user to inspect
     assert -1.0 <= model.mixture_init.prior_agreement <= 1.0
+    assert (f"the prior keeps its clusters with ARI {model.mixture_init.prior_agreement:.2f}"
+            in capsys.readouterr().out)  # the user sees it when the mixture is initialised
 
 
 def test_train_config_rejects_unknown_init():
