@@ -69,18 +69,30 @@ VARIANTS = {
 
 # ----------------------------------------------------------------------------- FLOPs
 def layer_specs(model) -> list[dict[str, Any]]:
-    """The matmul/convolution layers of a model's networks with their shapes and forward FLOPs per sample."""
+    """The matmul/convolution layers of a model's networks with their shapes and forward FLOPs per sample.
+
+    A rotation-invariant encoder (seed 003 cyclic pooling) runs the layers between its
+    ``RotationStack`` and ``CyclicPooling`` on the 4 rotated copies of every stamp: those
+    layers carry ``copies: 4`` and 4x the FLOPs, and the roof times them at 4x the batch.
+    """
     import keras
+
+    from astrovader.layers import CyclicPooling, RotationStack
 
     specs = []
     for net in (model.encoder, model.decoder, getattr(model, "variance_head", None)):
         if net is None:
             continue
-        for layer in net._flatten_layers(include_self=False, recursive=True):
-            if isinstance(layer, keras.layers.Dense):
+        copies = 1
+        for layer in net._flatten_layers(include_self=False, recursive=True):  # in graph order
+            if isinstance(layer, RotationStack):
+                copies = 4
+            elif isinstance(layer, CyclicPooling):
+                copies = 1
+            elif isinstance(layer, keras.layers.Dense):
                 n_in, n_out = (int(d) for d in layer.kernel.shape)
                 specs.append({"name": layer.name, "kind": "dense", "n_in": n_in, "n_out": n_out,
-                              "flops": 2 * n_in * n_out})
+                              "copies": copies, "flops": 2 * n_in * n_out * copies})
             elif isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
                 kh, kw = layer.kernel_size
                 transposed = isinstance(layer, keras.layers.Conv2DTranspose)
@@ -92,7 +104,7 @@ def layer_specs(model) -> list[dict[str, Any]]:
                 specs.append({"name": layer.name, "kind": "conv_transpose" if transposed else "conv",
                               "in_shape": [h_in, w_in, c_in], "out_shape": [h_out, w_out, c_out],
                               "kernel": [kh, kw], "strides": list(layer.strides), "padding": layer.padding.upper(),
-                              "flops": 2 * h * w * kh * kw * c_in * c_out})
+                              "copies": copies, "flops": 2 * h * w * kh * kw * c_in * c_out * copies})
     return specs
 
 
@@ -112,21 +124,23 @@ def _roof_fn(specs: list[dict], batch: int, train: bool, dtype: str = "float32")
 
     ops = []
     for s in specs:
+        b = batch * s.get("copies", 1)
         if s["kind"] == "dense":
-            ops.append(("dense", const((batch, s["n_in"])), const((s["n_in"], s["n_out"])),
-                        const((batch, s["n_out"])), None))
+            ops.append(("dense", const((b, s["n_in"])), const((s["n_in"], s["n_out"])),
+                        const((b, s["n_out"])), None))
         else:
             kh, kw = s["kernel"]
             ci, co = s["in_shape"][2], s["out_shape"][2]
             k = const((kh, kw, co, ci) if s["kind"] == "conv_transpose" else (kh, kw, ci, co))
-            ops.append((s["kind"], const((batch, *s["in_shape"])), k, const((batch, *s["out_shape"])), s))
+            ops.append((s["kind"], const((b, *s["in_shape"])), k, const((b, *s["out_shape"])), s))
 
     def forward(kind, x, w, s):
         if kind == "dense":
             return tf.matmul(x, w)
         if kind == "conv":
             return tf.nn.conv2d(x, w, strides=s["strides"], padding=s["padding"])
-        return tf.nn.conv2d_transpose(x, w, [batch, *s["out_shape"]], strides=s["strides"], padding=s["padding"])
+        return tf.nn.conv2d_transpose(x, w, [x.shape[0], *s["out_shape"]], strides=s["strides"],
+                                      padding=s["padding"])
 
     @tf.function
     def run():

@@ -28,10 +28,30 @@ def test_conv_roof_runs_every_layer():
     specs = speed.layer_specs(_model("demo", (12, 12, 1)))
     convs = [s for s in specs if s["kind"] == "conv"]
     assert convs and all(s["flops"] == 2 * s["out_shape"][0] * s["out_shape"][1] * 9 * s["in_shape"][2]
-                         * s["out_shape"][2] for s in convs)
+                         * s["out_shape"][2] * s["copies"] for s in convs)
     fn = speed._roof_fn(specs, 4, train=True)
-    assert len(fn()) == 3 * len(specs)  # forward, d/dx, d/dw per layer
+    outs = fn()
+    assert len(outs) == 3 * len(specs)  # forward, d/dx, d/dw per layer
+    assert [int(o.shape[0]) for o in outs[::3]] == [4 * s["copies"] for s in specs]
     assert speed.roof(specs, 4, train=False, seconds=0.05)() > 0
+
+
+def test_rotation_invariant_encoder_counts_its_four_copies():
+    """The demo's cyclic-pooling encoder runs its convolutions on 4 rot90 copies, its heads and the decoder once."""
+    from astrovader.config import load_preset
+    from astrovader.models import build_model
+
+    cfg = load_preset("demo")
+    cfg.model.input_shape = (12, 12, 1)
+    assert cfg.model.rotation_invariant
+    inv = speed.layer_specs(build_model(cfg.model))
+    cfg.model.rotation_invariant = False
+    plain = speed.layer_specs(build_model(cfg.model))
+    assert [s["name"] for s in inv] == [s["name"] for s in plain]
+    for a, b in zip(inv, plain):
+        four = a["name"].startswith("enc_conv")
+        assert a["copies"] == (4 if four else 1) and b["copies"] == 1
+        assert a["flops"] == (4 if four else 1) * b["flops"]
 
 
 def test_speed_tables(tmp_path):
