@@ -113,8 +113,9 @@ def flops_per_sample(specs: list[dict], train: bool) -> float:
     return float(sum(s["flops"] for s in specs)) * (3.0 if train else 1.0)
 
 
-def _roof_fn(specs: list[dict], batch: int, train: bool, dtype: str = "float32"):
-    """A ``tf.function`` running only the products of ``specs`` at ``batch``."""
+def _roof_ops(specs: list[dict], batch: int, train: bool, dtype: str = "float32") -> list[tuple]:
+    """Constant operands ``(kind, x, w, dy, spec)`` of every product of ``specs`` at ``batch``
+    (x ``copies`` for the layers of a rotation-invariant encoder; ``dy`` only for training)."""
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
@@ -126,13 +127,27 @@ def _roof_fn(specs: list[dict], batch: int, train: bool, dtype: str = "float32")
     for s in specs:
         b = batch * s.get("copies", 1)
         if s["kind"] == "dense":
-            ops.append(("dense", const((b, s["n_in"])), const((s["n_in"], s["n_out"])),
-                        const((b, s["n_out"])), None))
+            x, w, y_shape = const((b, s["n_in"])), const((s["n_in"], s["n_out"])), (b, s["n_out"])
         else:
             kh, kw = s["kernel"]
             ci, co = s["in_shape"][2], s["out_shape"][2]
-            k = const((kh, kw, co, ci) if s["kind"] == "conv_transpose" else (kh, kw, ci, co))
-            ops.append((s["kind"], const((b, *s["in_shape"])), k, const((b, *s["out_shape"])), s))
+            x = const((b, *s["in_shape"]))
+            w = const((kh, kw, co, ci) if s["kind"] == "conv_transpose" else (kh, kw, ci, co))
+            y_shape = (b, *s["out_shape"])
+        ops.append((s["kind"], x, w, const(y_shape) if train else None, s))
+    return ops
+
+
+def _roof_fn(specs: list[dict], batch: int, train: bool, dtype: str = "float32"):
+    """A ``tf.function`` running only the products of ``specs`` at ``batch``.
+
+    It returns one scalar (the sum) per product -- forward, and for training dL/dx and
+    dL/dw -- so each product's result is freed as soon as it is summed: at the batches
+    of ``predict`` (4,096 stamps, x 4 rotated copies) keeping them all would need tens of GB.
+    """
+    import tensorflow as tf
+
+    ops = _roof_ops(specs, batch, train, dtype)
 
     def forward(kind, x, w, s):
         if kind == "dense":
@@ -147,13 +162,13 @@ def _roof_fn(specs: list[dict], batch: int, train: bool, dtype: str = "float32")
         outs = []
         for kind, x, w, dy, s in ops:
             if not train:
-                outs.append(forward(kind, x, w, s))
+                outs.append(tf.reduce_sum(forward(kind, x, w, s)))
                 continue
             with tf.GradientTape() as tape:
                 tape.watch([x, w])
                 y = forward(kind, x, w, s)
-            outs.append(y)
-            outs.extend(tape.gradient(y, [x, w], output_gradients=dy))  # dL/dx and dL/dw
+            outs.append(tf.reduce_sum(y))
+            outs.extend(tf.reduce_sum(g) for g in tape.gradient(y, [x, w], output_gradients=dy))  # dL/dx, dL/dw
         return outs
 
     return run

@@ -54,10 +54,12 @@ def _cfg_line(data) -> str:
     if t.get("mixed_precision", "none") != "none":
         sched += f", precision `{t['mixed_precision']}`"
     augment = [a for a in ("flips", "rot90", "shift", "rotate") if c.get("data", {}).get(a)]
+    per = int(m.get("components_per_cluster") or 1)
     return (f"Data `{d.get('spec')}` N = {d.get('n')} {tuple(d.get('shape', []))}; "
             f"{m.get('architecture')} VaDE (J = {m.get('latent_dim')}, AR "
             f"{'on' if m.get('decoder_variance') else 'off'}, "
             f"{'rotation-invariant encoder, ' if m.get('rotation_invariant') else ''}"
+            f"{str(m['components_per_cluster']) + ' Gaussians per cluster, ' if per > 1 else ''}"
             f"{'augmentation ' + ' + '.join(augment) + ', ' if augment else ''}γ from L = {m.get('mc_samples')} "
             f"z-samples{' (0 = posterior mean)' if m.get('mc_samples') == 0 else ''}), recipe `{t.get('recipe')}` ({sched}, "
             f"lr {t.get('learning_rate')}, batch {t.get('batch_size')}); wall time {_wall(data)}.")

@@ -77,15 +77,15 @@ def test_clustering_results_render_with_verdicts(tmp_path):
 def test_config_line_names_invariance_augmentation_and_anchoring():
     from benchmarks.tables import _cfg_line
 
-    cfg = {"model": {"architecture": "hits", "rotation_invariant": True},
+    cfg = {"model": {"architecture": "hits", "rotation_invariant": True, "components_per_cluster": 3},
            "train": {"recipe": "classic", "anchor_epochs": 80},
            "data": {"flips": True, "rot90": False, "shift": 0.0, "rotate": 15.0}}
     line = _cfg_line({"config": cfg, "data": {}})
-    assert "rotation-invariant encoder, augmentation flips + rotate, " in line
+    assert "rotation-invariant encoder, 3 Gaussians per cluster, augmentation flips + rotate, " in line
     assert "γ anchored to it for 80 epochs" in line
     plain = _cfg_line({"config": {"model": {}, "train": {"recipe": "classic", "anchor_epochs": 0},
                                   "data": {"flips": False}}, "data": {}})
-    assert not any(w in plain for w in ("rotation-invariant", "augmentation", "anchored"))
+    assert not any(w in plain for w in ("rotation-invariant", "Gaussians per cluster", "augmentation", "anchored"))
 
 
 def test_shape_features_are_rotation_invariant_and_match_numpy():

@@ -31,8 +31,9 @@ def test_conv_roof_runs_every_layer():
                          * s["out_shape"][2] * s["copies"] for s in convs)
     fn = speed._roof_fn(specs, 4, train=True)
     outs = fn()
-    assert len(outs) == 3 * len(specs)  # forward, d/dx, d/dw per layer
-    assert [int(o.shape[0]) for o in outs[::3]] == [4 * s["copies"] for s in specs]
+    assert len(outs) == 3 * len(specs) and all(o.shape == () for o in outs)  # forward, d/dx, d/dw per layer
+    assert [int(x.shape[0]) for _, x, _, _, _ in speed._roof_ops(specs, 4, train=False)] == [
+        4 * s["copies"] for s in specs]
     assert speed.roof(specs, 4, train=False, seconds=0.05)() > 0
 
 
