@@ -59,7 +59,7 @@ def _cfg_line(data) -> str:
             f"{m.get('architecture')} VaDE (J = {m.get('latent_dim')}, AR "
             f"{'on' if m.get('decoder_variance') else 'off'}, "
             f"{'rotation-invariant encoder, ' if m.get('rotation_invariant') else ''}"
-            f"{str(m['components_per_cluster']) + ' Gaussians per cluster, ' if per > 1 else ''}"
+            f"{f'{per} Gaussians per cluster, ' if per > 1 else ''}"
             f"{'augmentation ' + ' + '.join(augment) + ', ' if augment else ''}γ from L = {m.get('mc_samples')} "
             f"z-samples{' (0 = posterior mean)' if m.get('mc_samples') == 0 else ''}), recipe `{t.get('recipe')}` ({sched}, "
             f"lr {t.get('learning_rate')}, batch {t.get('batch_size')}); wall time {_wall(data)}.")
@@ -143,7 +143,7 @@ def render_galaxies(name: str, data: dict[str, Any]) -> list[str]:
 def render_speed(name: str, data: dict[str, Any]) -> list[str]:
     env = data.get("environment", {})
     head = (f"Environment: {env.get('cpu_count')} CPU cores, TF {env.get('tensorflow')}; wall time {_wall(data)}; "
-            f"load average at the end {data.get('load_average_end', '–')}.")
+            f"load average at the end {data.get('load_average_end', '–')}." + (f" {data['note']}." if data.get("note") else ""))
     if data.get("experiment") == "speed_rss":
         out = [f"## {name}: predict memory vs catalogue size", "", head,
                "Each size predicted by `predict_run` in a fresh process from a memory-mapped uint8 `.npy`.", "",
