@@ -125,7 +125,7 @@ def _roof_ops(specs: list[dict], batch: int, train: bool, dtype: str = "float32"
 
     ops = []
     for s in specs:
-        b = batch * s.get("copies", 1)
+        b = batch * s["copies"]
         if s["kind"] == "dense":
             x, w, y_shape = const((b, s["n_in"])), const((s["n_in"], s["n_out"])), (b, s["n_out"])
         else:
