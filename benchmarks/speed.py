@@ -74,6 +74,8 @@ def layer_specs(model) -> list[dict[str, Any]]:
     A rotation-invariant encoder (seed 003 cyclic pooling) runs the layers between its
     ``RotationStack`` and ``CyclicPooling`` on the 4 rotated copies of every stamp: those
     layers carry ``copies: 4`` and 4x the FLOPs, and the roof times them at 4x the batch.
+    The encoder's first layer reads the stamps, whose gradient training never computes:
+    it carries ``input_grad: False`` (its backward pass is dL/dw only).
     """
     import keras
 
@@ -81,6 +83,7 @@ def layer_specs(model) -> list[dict[str, Any]]:
 
     specs = []
     for net in (model.encoder, model.decoder, getattr(model, "variance_head", None)):
+        first = len(specs)
         if net is None:
             continue
         copies = 1
@@ -105,12 +108,14 @@ def layer_specs(model) -> list[dict[str, Any]]:
                               "in_shape": [h_in, w_in, c_in], "out_shape": [h_out, w_out, c_out],
                               "kernel": [kh, kw], "strides": list(layer.strides), "padding": layer.padding.upper(),
                               "copies": copies, "flops": 2 * h * w * kh * kw * c_in * c_out * copies})
+        for i, spec in enumerate(specs[first:]):
+            spec["input_grad"] = not (net is model.encoder and i == 0)
     return specs
 
 
 def flops_per_sample(specs: list[dict], train: bool) -> float:
-    """Forward FLOPs per sample (x 3 for a training step)."""
-    return float(sum(s["flops"] for s in specs)) * (3.0 if train else 1.0)
+    """Forward FLOPs per sample; for a training step also dL/dw (x 2) and, where needed, dL/dx (x 3)."""
+    return float(sum(s["flops"] * ((3 if s["input_grad"] else 2) if train else 1) for s in specs))
 
 
 def _roof_ops(specs: list[dict], batch: int, train: bool, dtype: str = "float32") -> list[tuple]:
@@ -164,11 +169,12 @@ def _roof_fn(specs: list[dict], batch: int, train: bool, dtype: str = "float32")
             if not train:
                 outs.append(tf.reduce_sum(forward(kind, x, w, s)))
                 continue
+            wrt = [x, w] if s["input_grad"] else [w]
             with tf.GradientTape() as tape:
-                tape.watch([x, w])
+                tape.watch(wrt)
                 y = forward(kind, x, w, s)
             outs.append(tf.reduce_sum(y))
-            outs.extend(tf.reduce_sum(g) for g in tape.gradient(y, [x, w], output_gradients=dy))  # dL/dx, dL/dw
+            outs.extend(tf.reduce_sum(g) for g in tape.gradient(y, wrt, output_gradients=dy))  # (dL/dx,) dL/dw
         return outs
 
     return run

@@ -157,9 +157,12 @@ def render_speed(name: str, data: dict[str, Any]) -> list[str]:
                         f"(target within ±10 %: **{'yes' if abs(g) <= 0.10 else 'no'}**)."]
         return out
     out = [f"## {name}: throughput as fractions of the roof measured in the same run", "", head,
-           "Roof: the network's own matmuls/convolutions (forward, + both backward products for training) in "
+           "Roof: the network's own matmuls/convolutions (forward, + the backward products a training step computes) in "
            "one tight `tf.function` at the same batch size, timed beside the model (best of repeats each). "
-           "Training FLOPs = 3 x forward. Predict = latents, reconstruction, decoder variance and gamma per stamp"
+           + ("Training FLOPs = 3 x forward (2 x for the encoder's first layer, whose input needs no gradient). "
+              if any(r.get("train_mflops_per_sample", 0) < 2.999 * r.get("forward_mflops_per_sample", 0)
+                     for r in data.get("rows", [])) else "Training FLOPs = 3 x forward. ")
+           + "Predict = latents, reconstruction, decoder variance and gamma per stamp"
            + (", BatchNorm folded into the layers as `astrovader predict` runs it (`model.inference_copy()`)."
               if any(r.get("predict_batchnorm_folded") for r in data.get("rows", [])) else "."), "",
            "| preset | variant | batch | MFLOP/sample (fwd) | train samples/s | train fraction of roof | "

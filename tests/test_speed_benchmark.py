@@ -23,7 +23,9 @@ def test_mlp_flops_are_the_matmul_shapes():
     enc = 784 * 500 + 500 * 500 + 500 * 2000 + 2 * 2000 * 10  # z_mean and z_log_var heads
     dec = 10 * 2000 + 2000 * 500 + 500 * 500 + 500 * 784
     assert speed.flops_per_sample(specs, train=False) == 2 * (enc + dec)
-    assert speed.flops_per_sample(specs, train=True) == 6 * (enc + dec)  # ~20 MFLOP, as issue 14 says
+    # ~20 MFLOP, as issue 14 says; the stamps themselves need no gradient (dL/dw only in the first layer)
+    assert speed.flops_per_sample(specs, train=True) == 6 * (enc + dec) - 2 * 784 * 500
+    assert [s["input_grad"] for s in specs] == [False] + [True] * (len(specs) - 1)
 
 
 def test_conv_roof_runs_every_layer():
@@ -33,7 +35,8 @@ def test_conv_roof_runs_every_layer():
                          * s["out_shape"][2] * s["copies"] for s in convs)
     fn = speed._roof_fn(specs, 4, train=True)
     outs = fn()
-    assert len(outs) == 3 * len(specs) and all(o.shape == () for o in outs)  # forward, d/dx, d/dw per layer
+    # forward, d/dx, d/dw per layer; no d/dx for the first (the stamps)
+    assert len(outs) == 3 * len(specs) - 1 and all(o.shape == () for o in outs)
     assert [int(x.shape[0]) for _, x, _, _, _ in speed._roof_ops(specs, 4, train=False)] == [
         4 * s["copies"] for s in specs]
     assert speed.roof(specs, 4, train=False, seconds=0.05)() > 0
@@ -58,7 +61,9 @@ def test_speed_tables(tmp_path):
            "train_samples_per_s": 900.0, "train_fraction_of_roof": 0.5, "train_fraction_of_roof_plus_optimizer": 0.6,
            "optimizer_update_ms": 3.0, "predict_stamps_per_s": 9000.0, "predict_batch_size": 1024,
            "predict_fraction_of_roof": 0.7, "step_overhead_ms": 5.0, "pipeline_samples_per_s": 1e5,
-           "peak_rss_mb": 900.0, "load_average": [3.0, 3.0, 3.0]}
+           "peak_rss_mb": 900.0, "load_average": [3.0, 3.0, 3.0], "train_mflops_per_sample": 4.4}
+    (tmp_path / "speed_old.json").write_text(json.dumps({"experiment": "speed_old", "rows": [
+        {**row, "train_mflops_per_sample": 4.5}]}))  # counted before the first layer's dL/dx was dropped
     (tmp_path / "speed.json").write_text(json.dumps({"experiment": "speed", "note": "demo rows rerun", "rows": [row, {
         "preset": "hits", "variant": "xla", "batch_size": 64, "error": "InvalidArgumentError: no XLA kernel"}]}))
     rss = [{"n": n, "stamp_shape": [12, 12, 1], "file_mb": n / 1e4, "peak_rss_mb": m, "stamps_per_s": 3000.0,
@@ -68,5 +73,8 @@ def test_speed_tables(tmp_path):
     md = C.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
     assert "| demo | default | 100 | 1.50 | 900 | 50% | 60% (3.0) | 9000 (1024) | 70% |" in md
     assert "not run: InvalidArgumentError" in md
+    new, old = md.split("## speed:")[1], md.split("## speed_old:")[1].split("## ")[0]
+    assert "Training FLOPs = 3 x forward (2 x for the encoder's first layer" in new
+    assert "Training FLOPs = 3 x forward. " in old
     assert "load average at the end –. demo rows rerun." in md  # a merged file says where its rows come from
     assert "| 1,000,000 | (12, 12, 1) |" in md and "**yes**" in md
