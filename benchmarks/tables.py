@@ -189,7 +189,22 @@ def render_speed(name: str, data: dict[str, Any]) -> list[str]:
                    f"{fmt(r['predict_stamps_per_s'], 0)} ({r['predict_batch_size']}) | "
                    f"{r['predict_fraction_of_roof']:.0%} | {fmt(r['step_overhead_ms'], 1)} | "
                    f"{fmt(r['pipeline_samples_per_s'], 0)} | {fmt(r['peak_rss_mb'], 0)} | {r['load_average'][0]} |")
+    caps = [f"{r['preset']} {cap:.0%}" for r in data.get("rows", []) if r.get("variant") == "default"
+            and (cap := optimizer_cap(r)) is not None]
+    if caps:
+        out += ["", "A training step also applies the optimiser update, an element-wise pass over the weights and both "
+                    "Adam moments (timed alone above), so the highest fraction of the matmul roof a step can reach is "
+                    "roof time / (roof time + update time): " + ", ".join(caps) + " (default variant)."]
     return out
+
+
+def optimizer_cap(row: dict) -> float | None:
+    """Highest fraction of the matmul roof a training step can reach once its optimiser update is paid."""
+    try:
+        roof_ms = 1e3 * row["batch_size"] / row["train_roof_samples_per_s"]
+        return roof_ms / (roof_ms + row["optimizer_update_ms"])
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
 
 
 def _methods_table(runs, cols, labels) -> list[str]:

@@ -61,7 +61,8 @@ def test_speed_tables(tmp_path):
            "train_samples_per_s": 900.0, "train_fraction_of_roof": 0.5, "train_fraction_of_roof_plus_optimizer": 0.6,
            "optimizer_update_ms": 3.0, "predict_stamps_per_s": 9000.0, "predict_batch_size": 1024,
            "predict_fraction_of_roof": 0.7, "step_overhead_ms": 5.0, "pipeline_samples_per_s": 1e5,
-           "peak_rss_mb": 900.0, "load_average": [3.0, 3.0, 3.0], "train_mflops_per_sample": 4.4}
+           "peak_rss_mb": 900.0, "load_average": [3.0, 3.0, 3.0], "train_mflops_per_sample": 4.4,
+           "train_roof_samples_per_s": 1e4}  # 10 ms of matmuls per step of 100, + 3 ms of update: cap 10/13
     (tmp_path / "speed_old.json").write_text(json.dumps({"experiment": "speed_old", "rows": [
         {**row, "train_mflops_per_sample": 4.5}]}))  # counted before the first layer's dL/dx was dropped
     (tmp_path / "speed.json").write_text(json.dumps({"experiment": "speed", "note": "demo rows rerun", "rows": [row, {
@@ -76,5 +77,6 @@ def test_speed_tables(tmp_path):
     new, old = md.split("## speed:")[1], md.split("## speed_old:")[1].split("## ")[0]
     assert "Training FLOPs = 3 x forward (2 x for the encoder's first layer" in new
     assert "Training FLOPs = 3 x forward. " in old
+    assert "(roof time + update time): demo 77% (default variant)" in new
     assert "load average at the end –. demo rows rerun." in md  # a merged file says where its rows come from
     assert "| 1,000,000 | (12, 12, 1) |" in md and "**yes**" in md
