@@ -284,6 +284,9 @@ class TrainConfig:
     * ``vade``: VaDE from a random prior, no pretraining (for ablations).
 
     ``optimizer`` is ``adam`` or ``nadam`` (Adam with Nesterov momentum, seed 001);
+    ``ema`` > 0 keeps an exponential moving average of the weights with that momentum
+    (Polyak averaging) and ends training on the averaged weights, so the result does not
+    hang on where the last few steps landed (0 = off);
     ``early_stopping`` > 0 stops when the validation loss has not improved for that
     many epochs and keeps the best weights (needs ``validation_fraction`` > 0).
 
@@ -310,6 +313,7 @@ class TrainConfig:
     final_learning_rate: float | None = None
     optimizer: str = "adam"
     clipnorm: float | None = 10.0
+    ema: float = 0.0
     # s3VDC
     gamma_epochs: int = 10
     gmm_batches: int = 20
@@ -373,6 +377,8 @@ class TrainConfig:
             raise ConfigError("train.batch_size must be a positive integer")
         if float(self.learning_rate) <= 0:
             raise ConfigError("train.learning_rate must be > 0")
+        if not 0.0 <= float(self.ema) < 1.0:
+            raise ConfigError(f"train.ema={self.ema!r}: give a momentum in [0, 1) (e.g. 0.99; 0 = off)")
         if not 0.0 <= float(self.validation_fraction) < 1.0:
             raise ConfigError("train.validation_fraction must be in [0, 1)")
         if self.optimizer not in OPTIMIZERS:

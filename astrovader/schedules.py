@@ -117,6 +117,19 @@ class AnchorTargets:
         self.filled = True
 
 
+def restart_weight_average(model) -> None:
+    """Restart the optimiser's moving average of the weights (``train.ema``) at their current values.
+
+    Called when a recipe writes the mixture initialisation into the prior: the average
+    must not keep the random prior it replaced, nor the pretraining phase's weights.
+    """
+    opt = getattr(model, "optimizer", None)
+    averages = getattr(opt, "_model_variables_moving_average", None) if getattr(opt, "use_ema", False) else None
+    for var, avg in zip(getattr(opt, "_trainable_variables", None) or [], averages or []):
+        if avg is not None:
+            avg.assign(var)
+
+
 class _WeightSchedule(keras.callbacks.Callback):
     """Base: subclasses return ``(unit_weight, gmm_weight)`` for an epoch.
 
@@ -143,6 +156,7 @@ class _WeightSchedule(keras.callbacks.Callback):
                 raise ConfigError(f"{type(self).__name__} needs the training data for the mixture initialisation: "
                                   "pass data= (the training stamps)")
             init = self.fit_prior()
+            restart_weight_average(self.model)
             if (self.params or {}).get("verbose", 1):
                 print(f"mixture initialised ({init.method}): the prior keeps its clusters with ARI "
                       f"{init.prior_agreement:.2f} (no labels; low: anchor gamma)", flush=True)

@@ -84,13 +84,16 @@ def learning_rate(train_cfg, steps_per_epoch: int):
 
 def make_optimizer(train_cfg, steps_per_epoch: int):
     """Adam (:class:`~astrovader.optimizers.FusedAdam`: one fused kernel per variable) with the
-    configured clipping and the rate of :func:`learning_rate`."""
+    configured clipping, the rate of :func:`learning_rate` and, with ``train.ema`` > 0, a moving
+    average of the weights that ``fit`` swaps in at its end (Keras's ``use_ema``)."""
     lr = learning_rate(train_cfg, steps_per_epoch)
+    ema = float(getattr(train_cfg, "ema", 0.0))
+    kwargs = dict(clipnorm=train_cfg.clipnorm, use_ema=ema > 0, ema_momentum=ema or 0.99)
     if train_cfg.optimizer == "nadam":  # Adam with Nesterov momentum (seed 001 sec. 3)
-        return keras.optimizers.Nadam(lr, clipnorm=train_cfg.clipnorm)
+        return keras.optimizers.Nadam(lr, **kwargs)
     if train_cfg.optimizer != "adam":
         raise AstrovaderError(f"train.optimizer={train_cfg.optimizer!r}: choose 'adam' or 'nadam'")
-    return FusedAdam(lr, clipnorm=train_cfg.clipnorm)
+    return FusedAdam(lr, **kwargs)
 
 
 def model_kind(recipe: str) -> str:

@@ -62,3 +62,38 @@ def test_epochs_rescale_the_recipe_like_the_command_line(monkeypatch):
     assert scheduled.total_epochs() == 3 and scheduled.periods >= 1  # the VaDE phase is kept, not cut off
     assert len(history.history["loss"]) == 3
     assert cfg.train.total_epochs() == 30  # the caller's config is unchanged
+
+
+def test_ema_restarts_at_the_mixture_initialisation_and_ends_on_the_average():
+    import keras
+
+    seen = {}
+
+    class Probe(keras.callbacks.Callback):  # runs after the recipe's callback, which initialises the prior
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                opt = self.model.optimizer
+                seen["gap"] = max(float(np.max(np.abs(np.asarray(v) - np.asarray(a))))
+                                  for v, a in zip(opt._trainable_variables, opt._model_variables_moving_average))
+                seen["prior"] = np.asarray(self.model.prior.means).copy()
+
+        def on_train_end(self, logs=None):
+            opt = self.model.optimizer
+            seen["final"] = [np.asarray(a).copy() for a in opt._model_variables_moving_average]
+            seen["vars"] = opt._trainable_variables
+
+    model, _ = training.train(_tiny("s3vdc", ema=0.9), _stamps(), verbose=0, callbacks=[Probe()])
+    assert model.optimizer.use_ema and model.optimizer.ema_momentum == 0.9
+    assert seen["gap"] == 0.0  # the average restarted at the freshly initialised prior (and encoder)
+    assert not np.allclose(np.asarray(model.prior.means), seen["prior"])  # the prior then trained on
+    for var, avg in zip(seen["vars"], seen["final"]):  # fit ends on the averaged weights
+        np.testing.assert_array_equal(np.asarray(var), avg)
+
+
+def test_ema_must_be_a_momentum():
+    import pytest
+
+    from astrovader.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train.ema"):
+        _tiny(ema=1.0).train.validate()
