@@ -295,6 +295,8 @@ class TrainConfig:
     means; ``init: umap`` clusters a UMAP embedding of them (N2D) and copies each
     cluster's latent moments into the prior. ``init_restarts`` > 1 repeats the
     clustering and keeps the most stable one (mean ARI with the others; no labels).
+    ``init_refine_steps`` > 0 then refines the copied moments so the prior assigns the
+    latents to those clusters (a discriminative fit to the found clusters, not to labels).
     ``anchor_epochs`` > 0 anchors gamma to that initial clustering for the first VaDE
     epochs, so the latent clusters take its shape before gamma is set free.
 
@@ -333,6 +335,7 @@ class TrainConfig:
     init_restarts: int = 1
     umap_neighbors: int = 20
     umap_components: int = 10
+    init_refine_steps: int = 0
     anchor_epochs: int = 0
     # KL annealing / plain VAE
     vae_epochs: int = 20
@@ -368,8 +371,8 @@ class TrainConfig:
             raise ConfigError(f"train.pretrain={self.pretrain!r}: choose one of {', '.join(PRETRAININGS)}")
         if self.init not in INIT_METHODS:
             raise ConfigError(f"train.init={self.init!r}: choose one of {', '.join(INIT_METHODS)}")
-        if int(self.anchor_epochs) < 0:
-            raise ConfigError("train.anchor_epochs must be >= 0")
+        if int(self.anchor_epochs) < 0 or int(self.init_refine_steps) < 0:
+            raise ConfigError("train.anchor_epochs and train.init_refine_steps must be >= 0")
         if int(self.init_restarts) < 1 or int(self.umap_neighbors) < 2 or int(self.umap_components) < 1:
             raise ConfigError("train.init_restarts, train.umap_components must be >= 1 and "
                               "train.umap_neighbors >= 2")

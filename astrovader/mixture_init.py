@@ -43,7 +43,7 @@ from astrovader.config import INIT_METHODS
 from astrovader.errors import AstrovaderError
 
 __all__ = ["MixtureInit", "INIT_METHODS", "cluster_latents", "medoid", "moments", "split_components",
-           "init_prior", "narrow_posterior"]
+           "refine_components", "init_prior", "narrow_posterior"]
 
 
 @dataclasses.dataclass
@@ -173,10 +173,61 @@ def split_components(z: np.ndarray, labels: np.ndarray, n_clusters: int, m: int,
     return w / w.sum(), np.concatenate(m_out), np.concatenate(v_out)
 
 
+def refine_components(z: np.ndarray, labels: np.ndarray, weights: np.ndarray, means: np.ndarray,
+                      variances: np.ndarray, n_clusters: int, steps: int = 400, learning_rate: float = 0.01,
+                      variance_floor: float = 1e-3):
+    """Make a diagonal mixture assign the latents to the clusters it was copied from.
+
+    Moments copied from non-Gaussian clusters (:func:`moments`, :func:`split_components`)
+    can put a broad component of one cluster over another's latents, so the prior's own
+    gamma disagrees with the clustering (low ``prior_agreement``). This takes ``steps``
+    Adam steps on (log pi, mu, log sigma^2), from the copied values, that maximise the
+    clustering's conditional likelihood under the mixture -- a discriminative fit to the
+    unsupervised cluster labels, never to true labels.
+
+    Mathematical details::
+
+        log p(k | z_i) = logsumexp_{c in k} [log pi_c + log N(z_i; mu_c, s2_c)]
+                         - logsumexp_c [log pi_c + log N(z_i; mu_c, s2_c)]
+        maximise  mean_i log p(labels_i | z_i),   s2_c >= floor * var(z)
+
+    Components are ordered cluster by cluster (K m rows, m = rows / K).
+
+    Returns:
+        ``(weights, means, variances)`` of the same shapes.
+    """
+    import tensorflow as tf
+
+    z = np.asarray(z, np.float64)
+    floor = np.log(variance_floor * (z.var(0) + 1e-12))
+    m = len(weights) // n_clusters
+    log_w = tf.Variable(np.log(np.maximum(weights, 1e-12)), dtype=tf.float64)
+    mu = tf.Variable(np.asarray(means, np.float64))
+    log_v = tf.Variable(np.log(np.asarray(variances, np.float64)))
+    zt, lab = tf.constant(z), tf.constant(np.asarray(labels, np.int64))
+    opt = tf.keras.optimizers.Adam(learning_rate)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            lv = tf.maximum(log_v, floor)
+            log_p = (-0.5 * tf.reduce_sum((zt[:, None] - mu[None]) ** 2 / tf.exp(lv)[None] + lv[None], -1)
+                     + tf.nn.log_softmax(log_w)[None])
+            log_cluster = tf.nn.log_softmax(tf.reduce_logsumexp(tf.reshape(log_p, (-1, n_clusters, m)), -1), -1)
+            loss = -tf.reduce_mean(tf.gather(log_cluster, lab, batch_dims=1))
+        variables = [log_w, mu, log_v]
+        opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+    for _ in range(int(steps)):
+        step()
+    return (tf.nn.softmax(log_w).numpy(), mu.numpy(), np.exp(np.maximum(log_v.numpy(), floor)))
+
+
 def cluster_latents(z: np.ndarray, n_clusters: int, method: str = "umap", seed: int = 0,
                     n_restarts: int = 1, n_init: int = 5, umap_components: int = 10,
                     umap_neighbors: int = 20, umap_min_dist: float = 0.0,
-                    variance_floor: float = 1e-3, components_per_cluster: int = 1) -> MixtureInit:
+                    variance_floor: float = 1e-3, components_per_cluster: int = 1,
+                    refine_steps: int = 0) -> MixtureInit:
     """Cluster latent means and return the mixture moments in latent space (no labels).
 
     Args:
@@ -190,6 +241,8 @@ def cluster_latents(z: np.ndarray, n_clusters: int, method: str = "umap", seed: 
         variance_floor: see :func:`moments`.
         components_per_cluster: m > 1 describes each found cluster by m diagonal
             Gaussians (:func:`split_components`); the moments then have K m rows.
+        refine_steps: > 0 refines those moments so the mixture assigns the latents to
+            the found clusters (:func:`refine_components`).
 
     Returns:
         A :class:`MixtureInit`.
@@ -217,6 +270,9 @@ def cluster_latents(z: np.ndarray, n_clusters: int, method: str = "umap", seed: 
     if components_per_cluster > 1:
         params[best] = split_components(z, runs[best].argmax(1), n_clusters, components_per_cluster, seed,
                                         variance_floor)
+    if refine_steps > 0:
+        params[best] = refine_components(z, runs[best].argmax(1), *params[best], n_clusters, refine_steps,
+                                         variance_floor=variance_floor)
     return MixtureInit(runs[best], *params[best], method, scores, best)
 
 

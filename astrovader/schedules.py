@@ -55,7 +55,8 @@ def _take(data, n_points: int, rng: np.random.Generator):
 
 def fit_gmm_prior(model, data, n_points: int | None = None, uniform_pi: bool = False,
                   seed: int = 0, batch_size: int = 256, n_init: int = 5, method: str = "gmm",
-                  restarts: int = 1, umap_neighbors: int = 20, umap_components: int = 10):
+                  restarts: int = 1, umap_neighbors: int = 20, umap_components: int = 10,
+                  refine_steps: int = 0):
     """Cluster the posterior means of ``data`` and copy the mixture into the prior.
 
     Args:
@@ -72,6 +73,8 @@ def fit_gmm_prior(model, data, n_points: int | None = None, uniform_pi: bool = F
             :mod:`astrovader.mixture_init`.
         restarts: whole-clustering restarts, the most stable kept (no labels).
         umap_neighbors, umap_components: UMAP settings for ``method="umap"``.
+        refine_steps: steps of :func:`~astrovader.mixture_init.refine_components` (0 = copy
+            the moments as they are).
 
     Returns:
         the :class:`~astrovader.mixture_init.MixtureInit` that was copied into the prior.
@@ -80,7 +83,8 @@ def fit_gmm_prior(model, data, n_points: int | None = None, uniform_pi: bool = F
     x, index = _take(data, n_points or (len(data) if isinstance(data, np.ndarray) else 10**9), rng)
     z_mean, _ = model.encode(x, batch_size=batch_size)
     init = init_prior(model, z_mean, method=method, uniform_pi=uniform_pi, seed=seed, n_init=n_init,
-                      n_restarts=restarts, umap_neighbors=umap_neighbors, umap_components=umap_components)
+                      n_restarts=restarts, umap_neighbors=umap_neighbors, umap_components=umap_components,
+                      refine_steps=refine_steps)
     init.index = index
     return init
 
@@ -376,7 +380,7 @@ def recipe_callbacks(train_cfg: TrainConfig, data=None, anchor: AnchorTargets | 
     """
     t = train_cfg
     init = dict(method=t.init, restarts=t.init_restarts, umap_neighbors=t.umap_neighbors,
-                umap_components=t.umap_components)
+                umap_components=t.umap_components, refine_steps=t.init_refine_steps)
     anchoring = dict(anchor=anchor, anchor_epochs=t.anchor_epochs)
     if t.recipe == "s3vdc":
         sched = S3VDC(data, t.gamma_epochs, t.gmm_batches, t.anneal_epochs, t.static_epochs,

@@ -5,7 +5,7 @@ import pytest
 
 from astrovader.config import ModelConfig, TrainConfig
 from astrovader.errors import AstrovaderError
-from astrovader.mixture_init import cluster_latents, init_prior, medoid, moments
+from astrovader.mixture_init import cluster_latents, init_prior, medoid, moments, refine_components, split_components
 from astrovader.models import build_model
 from astrovader.schedules import ClassicVaDE
 
@@ -81,6 +81,36 @@ def test_prior_agreement_shows_when_the_prior_cannot_hold_the_clusters():
     cfg = ModelConfig(architecture="mlp", input_shape=(2, 2, 1), latent_dim=4, n_clusters=3, hidden_units=[8])
     assert init_prior(build_model(cfg), blobs, method="umap", seed=0, umap_neighbors=10,
                       umap_components=2).prior_agreement > 0.99
+
+
+def test_refined_components_assign_the_latents_to_the_found_clusters():
+    """Moments copied from two parallel tilted lines misassign them; the discriminative refinement fixes that."""
+    from scipy.special import logsumexp
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(0)
+    t = rng.uniform(-5, 5, size=300)
+    z = np.concatenate([np.c_[t, t + 1.0], np.c_[t, t - 1.0]]) + 0.05 * rng.standard_normal((600, 2))
+    found = np.repeat([0, 1], 300)  # the clustering to hold (N2D finds it, see the test above)
+
+    def agreement(w, mu, s2, m):  # NumPy reference of the prior's cluster gamma argmax
+        log_p = np.log(w) - 0.5 * (np.log(2 * np.pi * s2)[None] + (z[:, None] - mu[None]) ** 2 / s2[None]).sum(-1)
+        return adjusted_rand_score(found, logsumexp(log_p.reshape(len(z), 2, m), -1).argmax(1))
+
+    for m in (1, 3):
+        copied = split_components(z, found, 2, m, seed=0)
+        refined = refine_components(z, found, *copied, 2, steps=400)
+        assert agreement(*copied, m) < 0.3 and agreement(*refined, m) > 0.95
+        w, mu, s2 = refined
+        assert w.shape == (2 * m,) and mu.shape == s2.shape == (2 * m, 2) and np.isclose(w.sum(), 1.0)
+        assert np.all(s2 >= 1e-3 * z.var(0) - 1e-12)  # the variance floor holds
+    # through the initialisation: the prior set in the model now keeps the N2D clusters
+    cfg = ModelConfig(architecture="mlp", input_shape=(2, 2, 1), latent_dim=2, n_clusters=2, hidden_units=[8])
+    init = init_prior(build_model(cfg), z, method="umap", seed=0, umap_neighbors=10, umap_components=2,
+                      refine_steps=400)
+    assert init.prior_agreement > 0.95
+    with pytest.raises(Exception, match="init_refine_steps"):
+        TrainConfig(init_refine_steps=-1).validate()
 
 
 def test_medoid_picks_the_clustering_the_others_agree_with():
