@@ -175,7 +175,7 @@ def split_components(z: np.ndarray, labels: np.ndarray, n_clusters: int, m: int,
 
 def refine_components(z: np.ndarray, labels: np.ndarray, weights: np.ndarray, means: np.ndarray,
                       variances: np.ndarray, n_clusters: int, steps: int = 400, learning_rate: float = 0.01,
-                      variance_floor: float = 1e-3):
+                      variance_floor: float = 1e-3, max_points: int = 20000):
     """Make a diagonal mixture assign the latents to the clusters it was copied from.
 
     Moments copied from non-Gaussian clusters (:func:`moments`, :func:`split_components`)
@@ -191,20 +191,25 @@ def refine_components(z: np.ndarray, labels: np.ndarray, weights: np.ndarray, me
                          - logsumexp_c [log pi_c + log N(z_i; mu_c, s2_c)]
         maximise  mean_i log p(labels_i | z_i),   s2_c >= floor * var(z)
 
-    Components are ordered cluster by cluster (K m rows, m = rows / K).
+    Components are ordered cluster by cluster (K m rows, m = rows / K). At most
+    ``max_points`` latents (a fixed random subset) enter the fit, so memory stays flat in the
+    catalogue size.
 
     Returns:
         ``(weights, means, variances)`` of the same shapes.
     """
     import tensorflow as tf
 
-    z = np.asarray(z, np.float64)
+    z, labels = np.asarray(z, np.float64), np.asarray(labels)
+    if len(z) > max_points:
+        keep = np.random.default_rng(0).choice(len(z), int(max_points), replace=False)
+        z, labels = z[keep], labels[keep]
     floor = np.log(variance_floor * (z.var(0) + 1e-12))
     m = len(weights) // n_clusters
     log_w = tf.Variable(np.log(np.maximum(weights, 1e-12)), dtype=tf.float64)
     mu = tf.Variable(np.asarray(means, np.float64))
     log_v = tf.Variable(np.log(np.asarray(variances, np.float64)))
-    zt, lab = tf.constant(z), tf.constant(np.asarray(labels, np.int64))
+    zt, lab = tf.constant(z), tf.constant(labels.astype(np.int64))
     opt = tf.keras.optimizers.Adam(learning_rate)
 
     @tf.function

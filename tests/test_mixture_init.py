@@ -104,6 +104,8 @@ def test_refined_components_assign_the_latents_to_the_found_clusters():
         w, mu, s2 = refined
         assert w.shape == (2 * m,) and mu.shape == s2.shape == (2 * m, 2) and np.isclose(w.sum(), 1.0)
         assert np.all(s2 >= 1e-3 * z.var(0) - 1e-12)  # the variance floor holds
+        sub = refine_components(z, found, *copied, 2, steps=400, max_points=200)  # a subset fits it as well
+        assert agreement(*sub, m) > 0.9
     # through the initialisation: the prior set in the model now keeps the N2D clusters
     cfg = ModelConfig(architecture="mlp", input_shape=(2, 2, 1), latent_dim=2, n_clusters=2, hidden_units=[8])
     init = init_prior(build_model(cfg), z, method="umap", seed=0, umap_neighbors=10, umap_components=2,
