@@ -59,22 +59,35 @@ def test_umap_initialisation_sets_prior_from_cluster_moments():
     assert float(model.prior.initialized.numpy()) == 1.0
 
 
+def _tilted_lines():
+    """Two parallel tilted lines of 300 latents each: clusters no diagonal Gaussian pair can hold."""
+    rng = np.random.default_rng(0)
+    t = rng.uniform(-5, 5, size=300)
+    return np.concatenate([np.c_[t, t + 1.0], np.c_[t, t - 1.0]]) + 0.05 * rng.standard_normal((600, 2))
+
+
+def _prior_clusters(z, w, mu, s2, n_clusters):
+    """NumPy reference of a prior's clusters (components ordered cluster by cluster):
+    argmax_k logsumexp_{c in k} [log pi_c + log N(z | mu_c, diag s2_c)]."""
+    from scipy.special import logsumexp
+
+    log_joint = np.log(w) - 0.5 * (np.log(2 * np.pi * s2)[None] + (z[:, None] - mu[None]) ** 2 / s2[None]).sum(-1)
+    return logsumexp(log_joint.reshape(len(z), n_clusters, -1), -1).argmax(1)
+
+
 def test_prior_agreement_shows_when_the_prior_cannot_hold_the_clusters():
     """Two parallel tilted lines: N2D separates them, diagonal Gaussians cannot (no labels used)."""
     from sklearn.metrics import adjusted_rand_score
 
-    rng = np.random.default_rng(0)
-    t = rng.uniform(-5, 5, size=300)
-    z = np.concatenate([np.c_[t, t + 1.0], np.c_[t, t - 1.0]]) + 0.05 * rng.standard_normal((600, 2))
+    z = _tilted_lines()
     cfg = ModelConfig(architecture="mlp", input_shape=(2, 2, 1), latent_dim=2, n_clusters=2, hidden_units=[8])
     model = build_model(cfg)
     init = init_prior(model, z, method="umap", seed=0, umap_neighbors=10, umap_components=2)
     assert adjusted_rand_score(np.repeat([0, 1], 300), init.labels()) > 0.95  # labels only score
-    # NumPy reference: argmax_k log pi_k + log N(z | mu_k, diag s2_k) of the prior just set
+    # NumPy reference of the prior just set
     pi, mu, s2 = (np.asarray(model.prior.pi()), np.asarray(model.prior.means),
                   np.exp(np.asarray(model.prior.log_vars)))
-    log_joint = np.log(pi) - 0.5 * (np.log(2 * np.pi * s2)[None] + (z[:, None] - mu[None]) ** 2 / s2[None]).sum(-1)
-    ref = adjusted_rand_score(init.labels(), log_joint.argmax(1))
+    ref = adjusted_rand_score(init.labels(), _prior_clusters(z, pi, mu, s2, 2))
     assert init.prior_agreement == pytest.approx(ref, abs=1e-6) and init.prior_agreement < 0.3
     # separable blobs are held by the prior as they were found
     blobs, _ = _blobs()
@@ -85,27 +98,23 @@ def test_prior_agreement_shows_when_the_prior_cannot_hold_the_clusters():
 
 def test_refined_components_assign_the_latents_to_the_found_clusters():
     """Moments copied from two parallel tilted lines misassign them; the discriminative refinement fixes that."""
-    from scipy.special import logsumexp
     from sklearn.metrics import adjusted_rand_score
 
-    rng = np.random.default_rng(0)
-    t = rng.uniform(-5, 5, size=300)
-    z = np.concatenate([np.c_[t, t + 1.0], np.c_[t, t - 1.0]]) + 0.05 * rng.standard_normal((600, 2))
+    z = _tilted_lines()
     found = np.repeat([0, 1], 300)  # the clustering to hold (N2D finds it, see the test above)
 
-    def agreement(w, mu, s2, m):  # NumPy reference of the prior's cluster gamma argmax
-        log_p = np.log(w) - 0.5 * (np.log(2 * np.pi * s2)[None] + (z[:, None] - mu[None]) ** 2 / s2[None]).sum(-1)
-        return adjusted_rand_score(found, logsumexp(log_p.reshape(len(z), 2, m), -1).argmax(1))
+    def agreement(w, mu, s2):
+        return adjusted_rand_score(found, _prior_clusters(z, w, mu, s2, 2))
 
     for m in (1, 3):
         copied = split_components(z, found, 2, m, seed=0)
         refined = refine_components(z, found, *copied, 2, steps=400)
-        assert agreement(*copied, m) < 0.3 and agreement(*refined, m) > 0.95
+        assert agreement(*copied) < 0.3 and agreement(*refined) > 0.95
         w, mu, s2 = refined
         assert w.shape == (2 * m,) and mu.shape == s2.shape == (2 * m, 2) and np.isclose(w.sum(), 1.0)
         assert np.all(s2 >= 1e-3 * z.var(0) - 1e-12)  # the variance floor holds
         sub = refine_components(z, found, *copied, 2, steps=400, max_points=200)  # a subset fits it as well
-        assert agreement(*sub, m) > 0.9
+        assert agreement(*sub) > 0.9
     # through the initialisation: the prior set in the model now keeps the N2D clusters
     cfg = ModelConfig(architecture="mlp", input_shape=(2, 2, 1), latent_dim=2, n_clusters=2, hidden_units=[8])
     init = init_prior(build_model(cfg), z, method="umap", seed=0, umap_neighbors=10, umap_components=2,
