@@ -175,7 +175,7 @@ def split_components(z: np.ndarray, labels: np.ndarray, n_clusters: int, m: int,
 
 def refine_components(z: np.ndarray, labels: np.ndarray, weights: np.ndarray, means: np.ndarray,
                       variances: np.ndarray, n_clusters: int, steps: int = 400, learning_rate: float = 0.01,
-                      variance_floor: float = 1e-3, max_points: int = 20000):
+                      variance_floor: float = 1e-3, max_points: int = 20000, learn_weights: bool = True):
     """Make a diagonal mixture assign the latents to the clusters it was copied from.
 
     Moments copied from non-Gaussian clusters (:func:`moments`, :func:`split_components`)
@@ -193,7 +193,8 @@ def refine_components(z: np.ndarray, labels: np.ndarray, weights: np.ndarray, me
 
     Components are ordered cluster by cluster (K m rows, m = rows / K). At most
     ``max_points`` latents (a fixed random subset) enter the fit, so memory stays flat in the
-    catalogue size.
+    catalogue size. ``learn_weights=False`` keeps pi as given (a prior that starts at
+    pi = 1/K, seed 000 sec. VI, is refined at those weights, not at weights it then drops).
 
     Returns:
         ``(weights, means, variances)`` of the same shapes.
@@ -220,7 +221,7 @@ def refine_components(z: np.ndarray, labels: np.ndarray, weights: np.ndarray, me
                      + tf.nn.log_softmax(log_w)[None])
             log_cluster = tf.nn.log_softmax(tf.reduce_logsumexp(tf.reshape(log_p, (-1, n_clusters, m)), -1), -1)
             loss = -tf.reduce_mean(tf.gather(log_cluster, lab, batch_dims=1))
-        variables = [log_w, mu, log_v]
+        variables = [log_w, mu, log_v] if learn_weights else [mu, log_v]
         opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
 
     for _ in range(int(steps)):
@@ -232,7 +233,7 @@ def cluster_latents(z: np.ndarray, n_clusters: int, method: str = "umap", seed: 
                     n_restarts: int = 1, n_init: int = 5, umap_components: int = 10,
                     umap_neighbors: int = 20, umap_min_dist: float = 0.0,
                     variance_floor: float = 1e-3, components_per_cluster: int = 1,
-                    refine_steps: int = 0) -> MixtureInit:
+                    refine_steps: int = 0, uniform_pi: bool = False) -> MixtureInit:
     """Cluster latent means and return the mixture moments in latent space (no labels).
 
     Args:
@@ -248,6 +249,8 @@ def cluster_latents(z: np.ndarray, n_clusters: int, method: str = "umap", seed: 
             Gaussians (:func:`split_components`); the moments then have K m rows.
         refine_steps: > 0 refines those moments so the mixture assigns the latents to
             the found clusters (:func:`refine_components`).
+        uniform_pi: the prior will start at pi = 1/K (seed 000 sec. VI), so the refinement
+            holds the weights there (the returned weights are uniform).
 
     Returns:
         A :class:`MixtureInit`.
@@ -276,8 +279,11 @@ def cluster_latents(z: np.ndarray, n_clusters: int, method: str = "umap", seed: 
         params[best] = split_components(z, runs[best].argmax(1), n_clusters, components_per_cluster, seed,
                                         variance_floor)
     if refine_steps > 0:
-        params[best] = refine_components(z, runs[best].argmax(1), *params[best], n_clusters, refine_steps,
-                                         variance_floor=variance_floor)
+        weights, means, variances = params[best]
+        if uniform_pi:
+            weights = np.full(len(weights), 1.0 / len(weights))
+        params[best] = refine_components(z, runs[best].argmax(1), weights, means, variances, n_clusters,
+                                         refine_steps, variance_floor=variance_floor, learn_weights=not uniform_pi)
     return MixtureInit(runs[best], *params[best], method, scores, best)
 
 
@@ -296,7 +302,8 @@ def init_prior(model, z: np.ndarray, method: str = "umap", uniform_pi: bool = Fa
         ``model.mixture_init`` (in memory only).
     """
     m = getattr(model, "components_per_cluster", 1)
-    init = cluster_latents(z, model.n_clusters, method=method, components_per_cluster=m, **kwargs)
+    init = cluster_latents(z, model.n_clusters, method=method, components_per_cluster=m, uniform_pi=uniform_pi,
+                           **kwargs)
     k = len(init.weights)
     weights = np.full(k, 1.0 / k) if uniform_pi else init.weights
     model.prior.set_parameters(weights, init.means, init.variances)

@@ -124,6 +124,31 @@ def test_refined_components_assign_the_latents_to_the_found_clusters():
         TrainConfig(init_refine_steps=-1).validate()
 
 
+def test_refinement_at_uniform_weights_holds_the_clusters_the_prior_starts_with():
+    """A prior that starts at pi = 1/K (seed 000 sec. VI) is refined at those weights: refining
+    with learned weights and then resetting them loses the clusters (an outer ring of latents)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    z = np.random.default_rng(0).standard_normal((600, 2))
+    found = (np.hypot(*z.T) > 1.8).astype(int)  # 138 of 600 in the ring
+    for m in (1, 3):
+        copied = split_components(z, found, 2, m, seed=0)
+        uniform = np.full(2 * m, 1.0 / (2 * m))
+        learned = refine_components(z, found, *copied, 2, steps=400)  # the cluster sizes' weights, then dropped
+        held = refine_components(z, found, uniform, *copied[1:], 2, steps=400, learn_weights=False)
+        assert np.array_equal(held[0], uniform)
+        reset = adjusted_rand_score(found, _prior_clusters(z, uniform, *learned[1:], 2))
+        kept = adjusted_rand_score(found, _prior_clusters(z, *held, 2))
+        assert kept > 0.95 and kept > reset + 0.05
+    # through the initialisation: pi stays 1/K and the prior keeps the N2D clusters
+    cfg = ModelConfig(architecture="mlp", input_shape=(2, 2, 1), latent_dim=2, n_clusters=2, hidden_units=[8])
+    model = build_model(cfg)
+    init = init_prior(model, _tilted_lines(), method="umap", seed=0, umap_neighbors=10, umap_components=2,
+                      refine_steps=400, uniform_pi=True)
+    assert np.allclose(init.weights, 0.5) and np.allclose(np.asarray(model.prior.pi()), 0.5)
+    assert init.prior_agreement > 0.95
+
+
 def test_medoid_picks_the_clustering_the_others_agree_with():
     a = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
     b = np.array([1, 1, 1, 2, 2, 2, 0, 0, 0])  # same partition as a, other names
