@@ -432,9 +432,16 @@ class VaDE(VAE):
         def gamma_at(e):
             return ops.exp(self._cluster_log_gamma(ops.log_softmax(self.prior(z_mean + sigma * e[None]), axis=-1)))
 
-        if eps.shape[0] == 0:
+        def at_mean():
             return gamma_at(ops.zeros((self.latent_dim,)))
-        return tf.reduce_mean(tf.map_fn(gamma_at, eps), axis=0)
+
+        def averaged():
+            return tf.reduce_mean(tf.map_fn(gamma_at, eps), axis=0)
+
+        if eps.shape[0] is not None:
+            return at_mean() if eps.shape[0] == 0 else averaged()
+        # a trace relaxed to any L (reduce_retracing, after calls with several L) decides at run time
+        return tf.cond(tf.shape(eps)[0] > 0, averaged, at_mean)
 
     def cluster_probabilities(self, x, mc_samples: int | None = None, batch_size: int = 256,
                               seed: int | None = None):

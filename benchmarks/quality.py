@@ -311,6 +311,8 @@ def _snapshot_callback(x, epoch: int, seed: int, n_clusters: int, umap: dict, st
             if float(self.model.prior.initialized.numpy()) > 0.5:  # the recipe initialised it just before
                 t0 = time.perf_counter()
                 store["vade at init [same AE]"] = (self.model.predict_clusters(x), mu, time.perf_counter() - t0)
+                if self.model.mc_samples > 0:  # how much of that is the width of q(z|x), not the prior
+                    store["vade at init, γ at mean [same AE]"] = (self.model.predict_clusters(x, mc_samples=0), mu, 0.0)
 
     return Snapshot()
 
@@ -359,6 +361,8 @@ def _vade_clustering_run(cfg, stamps, seed: int, log, workdir: Path) -> list[dic
                      occupancy=np.bincount(labels, minlength=cfg.model.n_clusters).tolist(),
                      prior_agreement=getattr(getattr(model, "mixture_init", None), "prior_agreement", None))
     rows = [row]
+    if model.mc_samples > 0:  # the same run's clusters with gamma at the posterior mean (diagnostic)
+        store["vade, γ at mean [same run]"] = (model.cluster_probabilities(x, mc_samples=0).argmax(1), mu, 0.0)
     for name, (lab, z, sec) in store.items():
         rows.append(_score_row(name, seed, y, lab, z, sec))
     for r in rows:
@@ -449,7 +453,7 @@ def run_clustering(args, log, set_name: str) -> list[str]:
         old = json.loads(path.read_text()).get("runs", []) if path.exists() and not args.quick else []
         ran = {r["method"] for r in rows} | set(methods)
         kept = [r for r in old if r["method"] not in ran
-                and not (r["method"].endswith("[same AE]") and "vade" in ran)]  # other jobs' rows
+                and not (r["method"].endswith(("[same AE]", "[same run]")) and "vade" in ran)]  # other jobs' rows
         payload = {
             "experiment": f"clustering_{set_name}", "set": set_name, "score": spec["score"],
             "targets": spec["targets"],

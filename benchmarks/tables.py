@@ -353,6 +353,7 @@ def render_classifiers(name: str, data: dict[str, Any]) -> list[str]:
 
 
 _SAME_AE = " [same AE]"
+_OWN = (_SAME_AE, " [same run]")  # rows from the VaDE run itself: diagnostics, not baselines
 
 
 def clustering_verdict(data: dict[str, Any]) -> list[str]:
@@ -362,7 +363,7 @@ def clustering_verdict(data: dict[str, Any]) -> list[str]:
     vade = _vals(g.get("vade", []), key)
     m, sd = mean_sd(vade)
     n_nan = sum(bool(r.get("nan")) for r in g.get("vade", []))
-    base = {k: mean_sd(_vals(rs, key))[0] for k, rs in g.items() if k != "vade" and not k.endswith(_SAME_AE)}
+    base = {k: mean_sd(_vals(rs, key))[0] for k, rs in g.items() if k != "vade" and not k.endswith(_OWN)}
     best = max(base, key=lambda k: base[k], default=None)
     spread = f" ± {fmt(sd)} over {len(vade)} seeds" if len(vade) > 1 else f" on {len(vade)} seed (no spread yet)"
     out = [f"VaDE {key}: {fmt(m)}{spread}, {n_nan} NaN runs."]
@@ -419,7 +420,9 @@ def render_clustering(name: str, data: dict[str, Any]) -> list[str]:
     out = [f"## {name}: preset `{data['config'].get('name')}` on `{d.get('spec')}` vs the baselines a user would pick",
            "", _cfg_line(data), f"Class counts {d.get('class_counts')} {d.get('label_names') or ''}; "
            f"seeds {data.get('seeds')}; score `{key}`. Rows marked [same AE] cluster the VaDE run's own "
-           "pretrained codes (its initialisation), so VaDE minus them is what the VaDE phase adds.", "",
+           "pretrained codes (its initialisation), so VaDE minus them is what the VaDE phase adds."
+           + (" Rows marked [same run] score the trained VaDE itself another way (γ at the posterior mean "
+              "instead of L samples)." if any(r["method"].endswith(_OWN[1]) for r in data["runs"]) else ""), "",
            "| method | ACC Hungarian | ACC majority (eq. 9) | NMI | ARI | seconds | seeds | NaN |",
            "|---|---|---|---|---|---|---|---|"]
     for m, rs in _group(data["runs"], "method").items():

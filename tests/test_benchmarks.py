@@ -46,7 +46,7 @@ def test_clustering_results_render_with_verdicts(tmp_path):
                 "nmi": nmi, "ari": 0.4, "seconds": 1.0, "train_seconds": 600.0}
 
     runs = [row("vade", 0, 0.92), row("vade", 1, 0.90), row("pca+gmm", 0, 0.60), row("pca+gmm", 1, 0.58),
-            row("n2d [same AE]", 0, 0.99)]
+            row("n2d [same AE]", 0, 0.99), row("vade, γ at mean [same run]", 0, 0.98)]
     data = {"experiment": "clustering_mnist5k", "score": "acc_hungarian", "seeds": [0, 1],
             "targets": {"acc_mean": 0.90, "acc_sd": 0.02, "margin": 0.35, "train_minutes": 20},
             "data": {"spec": "builtin:mnist5k", "n": 10, "shape": [28, 28, 1], "class_counts": [5, 5]},
@@ -55,7 +55,8 @@ def test_clustering_results_render_with_verdicts(tmp_path):
     md = C.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
     assert "| **vade** | 0.910 ± 0.014 |" in md
     assert "- mean ≥ 0.9: **yes**" in md and "- sd ≤ 0.02: **yes**" in md
-    # the [same AE] row is shown but is not a competing baseline; 0.91 < 0.59 + 0.35
+    # the [same AE] and [same run] rows are shown but are not competing baselines; 0.91 < 0.59 + 0.35
+    assert "| vade, γ at mean [same run] | 0.980 |" in md and "Rows marked [same run]" in md
     assert "best baseline (pca+gmm 0.590) + 0.35: **no**" in md
     assert "seeds at or below the best baseline: 0 of 2" in md
     assert "supervised ceiling" not in md  # no ceiling_mnist5k.json: no ceiling line

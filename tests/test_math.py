@@ -155,3 +155,26 @@ def test_bce_with_output_activation_is_rejected():
 
     with pytest.raises(ConfigError, match="logits"):
         ModelConfig(reconstruction="bce", output_activation="sigmoid").validate()
+
+
+def test_gamma_at_the_mean_after_calls_with_samples_matches_the_prior_at_z_mean():
+    """L = 0 must work after calls with L > 0 (the traced function is then relaxed to any L)."""
+    from astrovader.config import ModelConfig
+    from astrovader.models import build_model
+
+    cfg = ModelConfig(architecture="mlp", input_shape=(8, 8, 1), latent_dim=J, n_clusters=K,
+                      hidden_units=[16, 16], mc_samples=5)
+    model = build_model(cfg, kind="vade")
+    means, log_vars, logits = _params()
+    model.prior.means.assign(means.astype("float32"))
+    model.prior.log_vars.assign(log_vars.astype("float32") - 2.0)
+    model.prior.logits.assign(logits.astype("float32"))
+    x = np.random.default_rng(0).random((20, 8, 8, 1)).astype("float32")
+    sampled = [model.cluster_probabilities(x, mc_samples=L) for L in (5, 3)]
+    at_mean = model.cluster_probabilities(x, mc_samples=0)
+    z_mean = np.asarray(model.encode(x)[0], np.float64)
+    p = model.prior
+    ref = softmax(_np_log_joint(z_mean, p.means.numpy(), p.log_vars.numpy(), p.log_pi().numpy()), axis=1)
+    np.testing.assert_allclose(at_mean, ref, atol=1e-5)
+    for g in sampled:
+        assert g.shape == ref.shape and not np.allclose(g, ref, atol=1e-5)
