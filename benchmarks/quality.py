@@ -331,7 +331,8 @@ def _vade_clustering_run(cfg, stamps, seed: int, log, workdir: Path) -> list[dic
     from astrovader.evaluation import reconstruction_mse
 
     cfg = cfg.override("model", seed=seed).override("train", seed=seed)
-    x, y = stamps.images, stamps.labels
+    # the network's view of the stamps (a preset with a fixed input shape resizes others, as fit_run does)
+    x, y = runs.conform(stamps.images, cfg.model.input_shape, quiet=True), stamps.labels
     store: dict[str, Any] = {}
     t = cfg.train
     cbs = []

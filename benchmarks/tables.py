@@ -55,7 +55,9 @@ def _cfg_line(data) -> str:
         sched += f", precision `{t['mixed_precision']}`"
     augment = [a for a in ("flips", "rot90", "shift", "rotate") if c.get("data", {}).get(a)]
     per = int(m.get("components_per_cluster") or 1)
-    return (f"Data `{d.get('spec')}` N = {d.get('n')} {tuple(d.get('shape', []))}; "
+    seed = c.get("data", {}).get("seed") or 0
+    fresh = f", generated with data seed {seed} (fresh stamps the preset was not tuned on)" if seed else ""
+    return (f"Data `{d.get('spec')}` N = {d.get('n')} {tuple(d.get('shape', []))}{fresh}; "
             f"{m.get('architecture')} VaDE (J = {m.get('latent_dim')}, AR "
             f"{'on' if m.get('decoder_variance') else 'off'}, "
             f"{'rotation-invariant encoder, ' if m.get('rotation_invariant') else ''}"

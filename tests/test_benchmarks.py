@@ -1,6 +1,7 @@
-"""Benchmark entry points: --help, argument errors and RESULTS.md rendering (no training)."""
+"""Benchmark entry points: --help, argument errors, RESULTS.md rendering and --quick smoke runs."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -112,3 +113,25 @@ def test_ceiling_quick_run_writes_both_scalings_and_feature_sets(tmp_path):
     for r in data["runs"]:  # two balanced classes: a working classifier is far above chance
         assert 0.7 < r["acc_cv5_benchmark_set"] <= 1 and 0.7 < r["acc_trained_on_fresh"] <= 1
         assert sum(map(sum, r["confusion_fresh"])) == data["data"]["n"] == 300
+
+
+def test_clustering_run_resizes_stamps_to_a_presets_fixed_input_shape(tmp_path, monkeypatch):
+    """A preset built for 12x12 stamps, benchmarked on 8x8 digits: every row is scored (the snapshot
+    of the pretrained codes sees the stamps as the network does, not the raw 8x8 arrays)."""
+    import yaml
+
+    cfg = yaml.safe_load((Path(quality.__file__).parents[1] / "models" / "mnist-vade.yaml").read_text())
+    cfg["name"] = "tiny-digits"
+    cfg["model"].update(input_shape=[12, 12, 1], hidden_units=[16], latent_dim=2, components_per_cluster=1)
+    cfg["train"].update(init_restarts=1)
+    cfg["data"].update(spec="builtin:digits", shift=0.0, rotate=0.0)
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "tiny-digits.yaml").write_text(yaml.safe_dump(cfg))
+    monkeypatch.setenv("ASTROVADER_PRESETS", str(presets))
+    assert quality.main(["--experiments", "clustering_mnist5k", "--preset", "tiny-digits", "--methods", "vade",
+                         "--quick", "--n", "200", "--results-dir", str(tmp_path)]) == 0
+    runs = json.loads((tmp_path / "quick_clustering_mnist5k.json").read_text())["runs"]
+    assert {r["method"] for r in runs} >= {"vade", "n2d [same AE]", "vade at init [same AE]"}
+    for r in runs:
+        assert not r["nan"] and 0.0 < r["acc_hungarian"] <= 1.0
