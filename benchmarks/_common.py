@@ -148,9 +148,8 @@ def write_results_md(results_dir: Path = RESULTS_DIR, path: Path = RESULTS_MD) -
                   "| result | wall time |", "|---|---|"]
         parts += [f"| `{k}.json` | {w / 60:.1f} min |" for k, w in timed]
         parts += [f"| **total** | **{sum(w for _, w in timed) / 60:.1f} min** |", ""]
-    for key, data in res.items():  # a clustering verdict is read against its set's supervised ceiling
-        fresh = (data.get("config", {}).get("data", {}).get("seed") or 0) != 0  # other stamps than the ceiling's
-        if key.startswith("clustering_") and f"ceiling_{data.get('set')}" in res and not fresh:
+    for key, data in res.items():  # a verdict is read against its set's ceiling (same stamps only)
+        if key.startswith("clustering_") and f"ceiling_{data.get('set')}" in res and not tables.data_seed(data):
             data["ceiling"] = res[f"ceiling_{data['set']}"]
     for name, render in tables.RENDERERS:
         for key, data in res.items():

@@ -37,6 +37,11 @@ def _wall(data) -> str:
     return f"{data.get('wall_seconds', float('nan')) / 60:.1f} min"
 
 
+def data_seed(data) -> int:
+    """The data seed a result was generated with (0 = the built-in set the presets were tuned on)."""
+    return int(data.get("config", {}).get("data", {}).get("seed") or 0)
+
+
 def _cfg_line(data) -> str:
     c = data.get("config", {})
     t, m = c.get("train", {}), c.get("model", {})
@@ -55,7 +60,7 @@ def _cfg_line(data) -> str:
         sched += f", precision `{t['mixed_precision']}`"
     augment = [a for a in ("flips", "rot90", "shift", "rotate") if c.get("data", {}).get(a)]
     per = int(m.get("components_per_cluster") or 1)
-    seed = c.get("data", {}).get("seed") or 0
+    seed = data_seed(data)
     fresh = f", generated with data seed {seed} (fresh stamps the preset was not tuned on)" if seed else ""
     return (f"Data `{d.get('spec')}` N = {d.get('n')} {tuple(d.get('shape', []))}{fresh}; "
             f"{m.get('architecture')} VaDE (J = {m.get('latent_dim')}, AR "
