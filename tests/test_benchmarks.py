@@ -74,6 +74,13 @@ def test_clustering_results_render_with_verdicts(tmp_path):
     assert "| pixels (784) | none | 0.930 | 0.950 | 3 |" in md
     # the target is max(0.90, 0.59 + 0.35 = 0.94): below the 0.95 ceiling; VaDE 0.91 / 0.95
     assert "supervised ceiling" in md and ": 0.950; VaDE reaches 95.8% of it; the target (0.940) is below it" in md
+    assert "data seed" not in md
+    # fresh stamps (another data seed): named in the caption, and the ceiling of other stamps is not quoted
+    data["config"]["data"] = {"seed": 1}
+    (tmp_path / "clustering_mnist5k.json").write_text(json.dumps(data))
+    md = C.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
+    assert "(28, 28, 1), generated with data seed 1 (fresh stamps the preset was not tuned on); " in md
+    assert "supervised ceiling" not in md
 
 
 def test_config_line_names_invariance_augmentation_and_anchoring():
