@@ -279,6 +279,10 @@ class TrainConfig:
       batches, then ``periods`` x (``anneal_epochs`` annealing + ``static_epochs`` static).
     * ``classic`` (seed 000 sec. VI): ``pretrain_epochs`` of VAE (or AE) pretraining, a
       diagonal GMM on all latents (pi = 1/K if ``uniform_pi``), then ``vade_epochs``.
+      ``pretrain_updates`` > 0 makes the pretraining at least that many optimizer updates
+      on the stamps it gets (:meth:`resolve_pretraining`): the published runs count it in
+      updates (VaDE ~350k, N2D 1,000 epochs), so a preset made for 5,000 stamps does not
+      pretrain a 1,800-stamp set for a third as long (0 = ``pretrain_epochs`` as given).
     * ``kl_annealing`` / ``vae``: a plain VAE with beta rising 0 -> 1 over
       ``anneal_epochs`` (seed 001) or held at ``beta``.
     * ``vade``: VaDE from a random prior, no pretraining (for ablations).
@@ -328,6 +332,7 @@ class TrainConfig:
     # classic VaDE
     pretrain: str = "vae"
     pretrain_epochs: int = 10
+    pretrain_updates: int = 0
     vade_epochs: int = 10
     uniform_pi: bool = True
     # mixture initialisation (s3vdc and classic)
@@ -362,6 +367,18 @@ class TrainConfig:
             return self.supervised_epochs
         return self.vae_epochs
 
+    def resolve_pretraining(self, steps_per_epoch: int) -> "TrainConfig":
+        """Raise ``pretrain_epochs`` (in place) so that the classic recipe's pretraining makes at
+        least ``pretrain_updates`` optimizer updates at ``steps_per_epoch`` batches per epoch.
+
+        Idempotent for the same stamps; a no-op for other recipes or ``pretrain_updates = 0``.
+        Returns ``self``.
+        """
+        if self.recipe == "classic" and int(self.pretrain_updates) > 0 and steps_per_epoch > 0:
+            needed = -(-int(self.pretrain_updates) // int(steps_per_epoch))
+            self.pretrain_epochs = max(int(self.pretrain_epochs), needed)
+        return self
+
     def validate(self) -> "TrainConfig":
         """Check every field (converting numeric strings); raises :class:`ConfigError` naming it."""
         _coerce_fields(self, "train")
@@ -394,7 +411,7 @@ class TrainConfig:
             raise ConfigError(f"train.mixed_precision={self.mixed_precision!r}: choose one of "
                               f"{', '.join(MIXED_PRECISION)} (mixed_float16 needs a GPU)")
         epochs = ("gamma_epochs", "anneal_epochs", "static_epochs", "periods", "pretrain_epochs", "vade_epochs",
-                  "vae_epochs", "supervised_epochs", "gmm_batches")
+                  "vae_epochs", "supervised_epochs", "gmm_batches", "pretrain_updates")
         negative = [name for name in epochs if int(getattr(self, name)) < 0]
         if negative:
             raise ConfigError(f"train.{negative[0]}={getattr(self, negative[0])!r} must be >= 0")

@@ -281,6 +281,7 @@ def scale_epochs(train: TrainConfig, total: int) -> TrainConfig:
     if total < 1:
         raise ConfigError("--epochs must be at least 1")
     t = TrainConfig(**{**train.__dict__})
+    t.pretrain_updates = 0  # the epochs asked for are the pretraining length, not a minimum
     if t.recipe == "s3vdc":
         full = t.total_epochs()
         if total < 3:
@@ -492,9 +493,13 @@ def fit_run(cfg: RunConfig | None, out: str | os.PathLike, *, resume: bool = Fal
         if len(images) < cfg.train.batch_size:
             log.info(f"only {len(images)} stamps: batch size lowered from {cfg.train.batch_size} to {len(images)}")
             cfg.train.batch_size = len(images)
+        x_train, x_val = split_validation(images, float(cfg.train.validation_fraction), int(cfg.train.seed))
+        pre = cfg.train.pretrain_epochs
+        if cfg.train.resolve_pretraining(-(-len(x_train) // cfg.train.batch_size)).pretrain_epochs != pre:
+            log.info(f"pretraining raised from {pre} to {cfg.train.pretrain_epochs} epochs: at least "
+                     f"train.pretrain_updates={cfg.train.pretrain_updates} updates on {len(x_train)} stamps")
         save_config(cfg, run.config)
         keras.utils.set_random_seed(int(cfg.train.seed))
-        x_train, x_val = split_validation(images, float(cfg.train.validation_fraction), int(cfg.train.seed))
         callbacks = [
             keras.callbacks.CSVLogger(str(run.history), append=True),
             keras.callbacks.BackupAndRestore(str(run.backup), save_freq="epoch", delete_checkpoint=True),

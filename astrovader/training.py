@@ -248,6 +248,7 @@ def train(cfg: RunConfig, x_train, x_val=None, callbacks=(), strategy=None, verb
         spec = spec[0] if isinstance(spec, tuple) else spec
         cfg.model.input_shape = tuple(int(s) for s in spec.shape[1:])
         n_steps = int(x_train.cardinality()) if int(x_train.cardinality()) > 0 else 100
+    t.resolve_pretraining(n_steps)  # train.pretrain_updates: pretraining counted in updates
 
     with strategy.scope():
         if model is None:

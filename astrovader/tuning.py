@@ -94,7 +94,10 @@ def default_search_space(cfg: RunConfig, include_k: bool = False) -> dict:
         space["train.gamma_epochs"] = sorted({max(1, t.gamma_epochs // 2), t.gamma_epochs})
         space["train.anneal_epochs"] = sorted({max(1, t.anneal_epochs // 2), t.anneal_epochs})
     elif t.recipe == "classic":
-        space["train.pretrain_epochs"] = sorted({max(1, t.pretrain_epochs // 2), t.pretrain_epochs})
+        if t.pretrain_updates:  # the pretraining length is set in updates (a minimum over pretrain_epochs)
+            space["train.pretrain_updates"] = sorted({max(1, t.pretrain_updates // 2), t.pretrain_updates})
+        else:
+            space["train.pretrain_epochs"] = sorted({max(1, t.pretrain_epochs // 2), t.pretrain_epochs})
     elif t.recipe == "vae":
         space["train.beta"] = {"min": 0.1, "max": 1.0, "sampling": "log"}
     if include_k:
@@ -182,7 +185,9 @@ class VaDEHyperModel(kt.HyperModel):
     def config_for(self, hp: kt.HyperParameters) -> RunConfig:
         """Declare the search space on ``hp`` and return the trial's run configuration."""
         values = {name: _declare(hp, name, spec) for name, spec in self.search_space.items()}
-        return apply_hyperparameters(self.base_cfg, values)
+        cfg = apply_hyperparameters(self.base_cfg, values)
+        cfg.train.resolve_pretraining(math.ceil(len(self.x_train) / cfg.train.batch_size))  # as train() does
+        return cfg
 
     def build(self, hp: kt.HyperParameters):
         cfg = self.config_for(hp)

@@ -125,6 +125,8 @@ def _shorten(cfg, args, **train_over):
         anneal_epochs=args.anneal_epochs, static_epochs=args.static_epochs,
         batch_size=args.batch_size,
     ).items() if v is not None}
+    if args.pretrain_epochs is not None:
+        over["pretrain_updates"] = 0  # the length asked for, not raised to the preset's minimum
     over.update(train_over)
     cfg = cfg.override("train", **over)
     if args.learning_rate is not None:
@@ -430,6 +432,7 @@ def run_clustering(args, log, set_name: str) -> list[str]:
 
     from astrovader.config import load_preset
     from astrovader.data import load
+    from astrovader.runs import split_validation
 
     spec = CLUSTERING_SETS[set_name]
     t0 = time.perf_counter()
@@ -442,6 +445,11 @@ def run_clustering(args, log, set_name: str) -> list[str]:
     if cfg.model.input_shape is None:
         cfg.model.input_shape = tuple(int(s) for s in stamps.images.shape[1:])
     x, y = stamps.images, np.asarray(stamps.labels)
+    # as fit_run will: the pretraining length on these stamps, so that the snapshot of the
+    # pretrained codes and the autoencoder baselines train exactly as long as VaDE's
+    _, x_val = split_validation(x, float(cfg.train.validation_fraction), 0)
+    n_train = len(x) - (0 if x_val is None else len(x_val))
+    cfg.train.resolve_pretraining(-(-n_train // min(cfg.train.batch_size, n_train)))
     methods = args.methods or list(CLUSTERING_METHODS)
     log(f"{set_name}: {x.shape}, classes={np.bincount(y).tolist()}, preset={cfg.name}, "
         f"epochs={cfg.train.total_epochs()}, methods={methods}")

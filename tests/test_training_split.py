@@ -97,3 +97,33 @@ def test_ema_must_be_a_momentum():
 
     with pytest.raises(ConfigError, match="train.ema"):
         _tiny(ema=1.0).train.validate()
+
+
+def test_pretrain_updates_raise_the_classic_pretraining_on_small_sets():
+    t = TrainConfig(recipe="classic", pretrain_epochs=200, pretrain_updates=4000)
+    assert t.resolve_pretraining(20).pretrain_epochs == 200  # 5,000 stamps, batch 256: the preset's length
+    assert t.resolve_pretraining(8).pretrain_epochs == 500  # 1,797 stamps: as many updates, not epochs
+    assert t.resolve_pretraining(8).pretrain_epochs == 500  # idempotent
+    assert TrainConfig(recipe="classic", pretrain_epochs=7).resolve_pretraining(1).pretrain_epochs == 7  # off
+    assert TrainConfig(recipe="s3vdc", pretrain_updates=99).resolve_pretraining(1).gamma_epochs == 10  # classic only
+    import pytest
+
+    from astrovader.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train.pretrain_updates"):
+        TrainConfig(recipe="classic", pretrain_updates=-1).validate()
+
+
+def test_train_and_fit_run_pretrain_for_the_updates_and_explicit_epochs_win(tmp_path, monkeypatch):
+    seen = _spy(monkeypatch, "recipe_callbacks")
+    cfg = _tiny("classic", pretrain="ae", pretrain_epochs=1, vade_epochs=1, pretrain_updates=12)
+    _, history = training.train(cfg, _stamps(40), verbose=0)  # 4 batches of 10 -> 3 pretraining epochs
+    assert seen[-1][0][0].pretrain_epochs == 3 and len(history.history["loss"]) == 4
+    _, history = training.train(_tiny("classic", pretrain="ae", pretrain_epochs=1, vade_epochs=1,
+                                      pretrain_updates=12), _stamps(40), verbose=0, epochs=2)
+    assert len(history.history["loss"]) == 2  # --epochs N is the length asked for, not raised
+    cfg = _tiny("classic", pretrain="ae", pretrain_epochs=1, vade_epochs=1, pretrain_updates=12)
+    _, stamps, run = runs.fit_run(cfg, tmp_path / "run", verbose=0,
+                                  stamps=type("S", (), {"images": _stamps(20), "labels": None})())
+    assert runs.Run.open(tmp_path / "run").cfg.train.pretrain_epochs == 6  # 2 batches of 10; saved with the run
+    assert len(runs.read_history(run.history)["loss"]) == 7

@@ -49,6 +49,16 @@ def test_apply_hyperparameters_and_space_checks():
     assert cli_tune.TUNERS == tuning.TUNERS and cli_tune.OBJECTIVES == tuple(tuning.OBJECTIVES)
 
 
+def test_a_pretraining_set_in_updates_is_tuned_in_updates_and_resolved_per_trial():
+    cfg = _cfg()
+    cfg.train.recipe, cfg.train.pretrain, cfg.train.pretrain_epochs, cfg.train.pretrain_updates = "classic", "ae", 1, 10
+    space = tuning.default_search_space(cfg)
+    assert space["train.pretrain_updates"] == [5, 10] and "train.pretrain_epochs" not in space
+    x = np.zeros((20, 8, 8, 1), "float32")  # batch 16: 2 steps per epoch
+    hm = tuning.VaDEHyperModel(cfg, x, x, {"train.pretrain_updates": [10]})
+    assert hm.config_for(kt.HyperParameters()).train.pretrain_epochs == 5  # as train() would run it
+
+
 def test_one_trial_search_gives_loadable_best_config_that_trains(tmp_path):
     x, _ = tiny_run(tmp_path, n=48, size=8)
     space = {"model.latent_dim": [2, 3], "train.learning_rate": {"min": 5e-4, "max": 2e-3, "sampling": "log"}}
