@@ -205,7 +205,8 @@ def train(cfg: RunConfig, x_train, x_val=None, callbacks=(), strategy=None, verb
     """Build (unless ``model`` is given), compile and train a model as ``cfg`` says.
 
     Args:
-        cfg: the run configuration; ``cfg.model.input_shape`` is filled from the data.
+        cfg: the run configuration; ``cfg.model.input_shape`` is filled from the data and
+            ``cfg.train.pretrain_epochs`` raised to reach ``train.pretrain_updates``.
         x_train: stamps ``(N, H, W, C)`` or a batched ``tf.data.Dataset`` of stamps (then
             pass ``gmm_data`` too, an array used for the GMM initialisation).
         x_val: validation stamps (array or dataset). When not given and ``x_train`` is an

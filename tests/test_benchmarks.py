@@ -142,3 +142,24 @@ def test_clustering_run_resizes_stamps_to_a_presets_fixed_input_shape(tmp_path, 
     assert {r["method"] for r in runs} >= {"vade", "n2d [same AE]", "vade at init [same AE]"}
     for r in runs:
         assert not r["nan"] and 0.0 < r["acc_hungarian"] <= 1.0
+
+
+def test_clustering_benchmark_pretrains_for_the_presets_updates_like_fit_run(tmp_path, monkeypatch):
+    """train.pretrain_updates is resolved on the benchmark's stamps before anything trains, so the
+    snapshot of the pretrained codes and the autoencoder baselines use VaDE's pretraining length."""
+    import yaml
+
+    cfg = yaml.safe_load((Path(quality.__file__).parents[1] / "models" / "mnist-vade.yaml").read_text())
+    cfg["name"] = "tiny-updates"
+    cfg["model"].update(input_shape=[12, 12, 1], hidden_units=[16], latent_dim=2, components_per_cluster=1)
+    cfg["train"].update(init_restarts=1, pretrain_epochs=1, pretrain_updates=2, vade_epochs=1)
+    cfg["data"].update(spec="builtin:digits", shift=0.0, rotate=0.0)
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "tiny-updates.yaml").write_text(yaml.safe_dump(cfg))
+    monkeypatch.setenv("ASTROVADER_PRESETS", str(presets))
+    assert quality.main(["--experiments", "clustering_mnist5k", "--preset", "tiny-updates", "--methods", "vade",
+                         "--seeds", "0", "--n", "200", "--results-dir", str(tmp_path), "--no-markdown"]) == 0
+    data = json.loads((tmp_path / "clustering_mnist5k.json").read_text())
+    assert data["config"]["train"]["pretrain_epochs"] == 2  # 200 stamps in one batch: 2 updates = 2 epochs
+    assert {r["method"] for r in data["runs"]} >= {"vade", "n2d [same AE]", "vade at init [same AE]"}
