@@ -277,10 +277,13 @@ class TrainConfig:
     * ``s3vdc`` (seed 004 sec. 3.3, Table 1): ``gamma_epochs`` of gamma-training with
       ``beta`` x KL(q || N(0, I)), mini-batch GMM initialisation from ``gmm_batches``
       batches, then ``periods`` x (``anneal_epochs`` annealing + ``static_epochs`` static).
+      ``schedule_updates`` > 0 makes the whole schedule at least that many optimizer updates
+      on the stamps it gets, every phase's epochs raised by the same factor
+      (:meth:`resolve_updates`; 0 = the epochs as given).
     * ``classic`` (seed 000 sec. VI): ``pretrain_epochs`` of VAE (or AE) pretraining, a
       diagonal GMM on all latents (pi = 1/K if ``uniform_pi``), then ``vade_epochs``.
       ``pretrain_updates`` > 0 makes the pretraining at least that many optimizer updates
-      on the stamps it gets (:meth:`resolve_pretraining`): the published runs count it in
+      on the stamps it gets (:meth:`resolve_updates`): the published runs count it in
       updates (VaDE ~350k, N2D 1,000 epochs), so a preset made for 5,000 stamps does not
       pretrain a 1,800-stamp set for a third as long (0 = ``pretrain_epochs`` as given).
     * ``kl_annealing`` / ``vae``: a plain VAE with beta rising 0 -> 1 over
@@ -329,6 +332,7 @@ class TrainConfig:
     beta: float = 0.01
     anneal_power: float = 3.0
     gmm_weight: float = 1.0
+    schedule_updates: int = 0
     # classic VaDE
     pretrain: str = "vae"
     pretrain_epochs: int = 10
@@ -367,16 +371,31 @@ class TrainConfig:
             return self.supervised_epochs
         return self.vae_epochs
 
-    def resolve_pretraining(self, steps_per_epoch: int) -> "TrainConfig":
-        """Raise ``pretrain_epochs`` (in place) so that the classic recipe's pretraining makes at
-        least ``pretrain_updates`` optimizer updates at ``steps_per_epoch`` batches per epoch.
+    def steps_per_epoch(self, n_stamps: int) -> int:
+        """Optimizer updates per epoch on ``n_stamps`` training stamps (the batch never larger than
+        the set, as ``astrovader train`` lowers it)."""
+        n = int(n_stamps)
+        return -(-n // max(1, min(int(self.batch_size), n))) if n > 0 else 0
 
-        Idempotent for the same stamps; a no-op for other recipes or ``pretrain_updates = 0``.
+    def resolve_updates(self, steps_per_epoch: int) -> "TrainConfig":
+        """Raise epochs (in place) so that the recipe makes its minimum number of optimizer
+        updates at ``steps_per_epoch`` batches per epoch: the classic recipe's pretraining at
+        least ``pretrain_updates``; the s3VDC schedule at least ``schedule_updates`` in all, each
+        phase's epochs multiplied by the same factor (rounded up), so its proportions hold.
+
+        Idempotent for the same stamps; a no-op for other recipes or when the minimum is 0.
         Returns ``self``.
         """
-        if self.recipe == "classic" and int(self.pretrain_updates) > 0 and steps_per_epoch > 0:
-            needed = -(-int(self.pretrain_updates) // int(steps_per_epoch))
+        steps = int(steps_per_epoch)
+        if steps <= 0:
+            return self
+        if self.recipe == "classic" and int(self.pretrain_updates) > 0:
+            needed = -(-int(self.pretrain_updates) // steps)
             self.pretrain_epochs = max(int(self.pretrain_epochs), needed)
+        elif self.recipe == "s3vdc" and int(self.schedule_updates) > steps * self.total_epochs():
+            done = steps * self.total_epochs()  # updates as given; each phase x schedule_updates / done
+            for name in ("gamma_epochs", "anneal_epochs", "static_epochs"):
+                setattr(self, name, -(-int(getattr(self, name)) * int(self.schedule_updates) // done))
         return self
 
     def validate(self) -> "TrainConfig":
@@ -411,7 +430,7 @@ class TrainConfig:
             raise ConfigError(f"train.mixed_precision={self.mixed_precision!r}: choose one of "
                               f"{', '.join(MIXED_PRECISION)} (mixed_float16 needs a GPU)")
         epochs = ("gamma_epochs", "anneal_epochs", "static_epochs", "periods", "pretrain_epochs", "vade_epochs",
-                  "vae_epochs", "supervised_epochs", "gmm_batches", "pretrain_updates")
+                  "vae_epochs", "supervised_epochs", "gmm_batches", "pretrain_updates", "schedule_updates")
         negative = [name for name in epochs if int(getattr(self, name)) < 0]
         if negative:
             raise ConfigError(f"train.{negative[0]}={getattr(self, negative[0])!r} must be >= 0")

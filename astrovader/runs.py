@@ -281,7 +281,7 @@ def scale_epochs(train: TrainConfig, total: int) -> TrainConfig:
     if total < 1:
         raise ConfigError("--epochs must be at least 1")
     t = TrainConfig(**{**train.__dict__})
-    t.pretrain_updates = 0  # the epochs asked for are the pretraining length, not a minimum
+    t.pretrain_updates = t.schedule_updates = 0  # the epochs asked for are the length, not a minimum
     if t.recipe == "s3vdc":
         full = t.total_epochs()
         if total < 3:
@@ -494,10 +494,11 @@ def fit_run(cfg: RunConfig | None, out: str | os.PathLike, *, resume: bool = Fal
             log.info(f"only {len(images)} stamps: batch size lowered from {cfg.train.batch_size} to {len(images)}")
             cfg.train.batch_size = len(images)
         x_train, x_val = split_validation(images, float(cfg.train.validation_fraction), int(cfg.train.seed))
-        pre = cfg.train.pretrain_epochs
-        if cfg.train.resolve_pretraining(-(-len(x_train) // cfg.train.batch_size)).pretrain_epochs != pre:
-            log.info(f"pretraining raised from {pre} to {cfg.train.pretrain_epochs} epochs: at least "
-                     f"train.pretrain_updates={cfg.train.pretrain_updates} updates on {len(x_train)} stamps")
+        given = cfg.train.total_epochs()
+        if cfg.train.resolve_updates(cfg.train.steps_per_epoch(len(x_train))).total_epochs() != given:
+            minimum = ("pretrain_updates", "pretraining") if cfg.train.recipe == "classic" else ("schedule_updates", "schedule")
+            log.info(f"training raised from {given} to {cfg.train.total_epochs()} epochs: the {minimum[1]} makes at "
+                     f"least train.{minimum[0]}={getattr(cfg.train, minimum[0])} updates on {len(x_train)} stamps")
         save_config(cfg, run.config)
         keras.utils.set_random_seed(int(cfg.train.seed))
         callbacks = [

@@ -206,7 +206,8 @@ def train(cfg: RunConfig, x_train, x_val=None, callbacks=(), strategy=None, verb
 
     Args:
         cfg: the run configuration; ``cfg.model.input_shape`` is filled from the data and
-            ``cfg.train.pretrain_epochs`` raised to reach ``train.pretrain_updates``.
+            its epochs raised to the recipe's minimum updates
+            (``train.pretrain_updates``, ``train.schedule_updates``).
         x_train: stamps ``(N, H, W, C)`` or a batched ``tf.data.Dataset`` of stamps (then
             pass ``gmm_data`` too, an array used for the GMM initialisation).
         x_val: validation stamps (array or dataset). When not given and ``x_train`` is an
@@ -243,13 +244,13 @@ def train(cfg: RunConfig, x_train, x_val=None, callbacks=(), strategy=None, verb
         if x_val is None:
             x_train, x_val = split_validation(x_train, float(t.validation_fraction), int(t.seed))
         cfg.model.input_shape = tuple(int(s) for s in x_train.shape[1:])
-        n_steps = int(np.ceil(len(x_train) / t.batch_size))
+        n_steps = t.steps_per_epoch(len(x_train))
     else:
         spec = x_train.element_spec
         spec = spec[0] if isinstance(spec, tuple) else spec
         cfg.model.input_shape = tuple(int(s) for s in spec.shape[1:])
         n_steps = int(x_train.cardinality()) if int(x_train.cardinality()) > 0 else 100
-    t.resolve_pretraining(n_steps)  # train.pretrain_updates: pretraining counted in updates
+    t.resolve_updates(n_steps)  # train.pretrain_updates / schedule_updates: lengths counted in updates
 
     with strategy.scope():
         if model is None:

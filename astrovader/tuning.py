@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import math
 import os
 from pathlib import Path
 
@@ -186,12 +185,12 @@ class VaDEHyperModel(kt.HyperModel):
         """Declare the search space on ``hp`` and return the trial's run configuration."""
         values = {name: _declare(hp, name, spec) for name, spec in self.search_space.items()}
         cfg = apply_hyperparameters(self.base_cfg, values)
-        cfg.train.resolve_pretraining(math.ceil(len(self.x_train) / cfg.train.batch_size))  # as train() does
+        cfg.train.resolve_updates(cfg.train.steps_per_epoch(len(self.x_train)))  # as train() does
         return cfg
 
     def build(self, hp: kt.HyperParameters):
         cfg = self.config_for(hp)
-        return compile_model(cfg, math.ceil(len(self.x_train) / cfg.train.batch_size))
+        return compile_model(cfg, cfg.train.steps_per_epoch(len(self.x_train)))
 
     def fit(self, hp: kt.HyperParameters, model, *args, **kwargs):
         """Train ``model`` with the trial's recipe; return the history or the clustering score.

@@ -127,6 +127,8 @@ def _shorten(cfg, args, **train_over):
     ).items() if v is not None}
     if args.pretrain_epochs is not None:
         over["pretrain_updates"] = 0  # the length asked for, not raised to the preset's minimum
+    if {"gamma_epochs", "periods", "anneal_epochs", "static_epochs"} & over.keys():
+        over["schedule_updates"] = 0
     over.update(train_over)
     cfg = cfg.override("train", **over)
     if args.learning_rate is not None:
@@ -449,7 +451,7 @@ def run_clustering(args, log, set_name: str) -> list[str]:
     # pretrained codes and the autoencoder baselines train exactly as long as VaDE's
     _, x_val = split_validation(x, float(cfg.train.validation_fraction), 0)
     n_train = len(x) - (0 if x_val is None else len(x_val))
-    cfg.train.resolve_pretraining(-(-n_train // min(cfg.train.batch_size, n_train)))
+    cfg.train.resolve_updates(cfg.train.steps_per_epoch(n_train))
     methods = args.methods or list(CLUSTERING_METHODS)
     log(f"{set_name}: {x.shape}, classes={np.bincount(y).tolist()}, preset={cfg.name}, "
         f"epochs={cfg.train.total_epochs()}, methods={methods}")

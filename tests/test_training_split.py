@@ -101,17 +101,44 @@ def test_ema_must_be_a_momentum():
 
 def test_pretrain_updates_raise_the_classic_pretraining_on_small_sets():
     t = TrainConfig(recipe="classic", pretrain_epochs=200, pretrain_updates=4000)
-    assert t.resolve_pretraining(20).pretrain_epochs == 200  # 5,000 stamps, batch 256: the preset's length
-    assert t.resolve_pretraining(8).pretrain_epochs == 500  # 1,797 stamps: as many updates, not epochs
-    assert t.resolve_pretraining(8).pretrain_epochs == 500  # idempotent
-    assert TrainConfig(recipe="classic", pretrain_epochs=7).resolve_pretraining(1).pretrain_epochs == 7  # off
-    assert TrainConfig(recipe="s3vdc", pretrain_updates=99).resolve_pretraining(1).gamma_epochs == 10  # classic only
+    assert t.resolve_updates(20).pretrain_epochs == 200  # 5,000 stamps, batch 256: the preset's length
+    assert t.resolve_updates(8).pretrain_epochs == 500  # 1,797 stamps: as many updates, not epochs
+    assert t.resolve_updates(8).pretrain_epochs == 500  # idempotent
+    assert TrainConfig(recipe="classic", pretrain_epochs=7).resolve_updates(1).pretrain_epochs == 7  # off
+    assert TrainConfig(recipe="s3vdc", pretrain_updates=99).resolve_updates(1).gamma_epochs == 10  # classic only
+    assert TrainConfig(batch_size=100).steps_per_epoch(2500) == 25
+    assert TrainConfig(batch_size=100).steps_per_epoch(30) == 1  # the batch lowered to the set
     import pytest
 
     from astrovader.errors import ConfigError
 
     with pytest.raises(ConfigError, match="train.pretrain_updates"):
         TrainConfig(recipe="classic", pretrain_updates=-1).validate()
+
+
+def test_schedule_updates_scale_every_s3vdc_phase_on_small_sets():
+    def demo(**kw):  # the demo preset's schedule: 6 + 2 x (3 + 4) = 20 epochs
+        return TrainConfig(recipe="s3vdc", gamma_epochs=6, anneal_epochs=3, static_epochs=4, periods=2, **kw)
+
+    t = demo(schedule_updates=500)
+    assert t.resolve_updates(25).total_epochs() == 20  # 2,500 stamps, batch 100: the preset as given
+    t.resolve_updates(5)  # 500 stamps: 5x every phase, the same 500 updates
+    assert (t.gamma_epochs, t.anneal_epochs, t.static_epochs, t.periods) == (30, 15, 20, 2)
+    assert t.resolve_updates(5).total_epochs() == 100  # idempotent
+    t = demo(schedule_updates=500).resolve_updates(10)  # x2.5, each phase rounded up
+    assert (t.gamma_epochs, t.anneal_epochs, t.static_epochs) == (15, 8, 10) and t.total_epochs() * 10 >= 500
+    assert demo(schedule_updates=500).resolve_updates(100).total_epochs() == 20  # a minimum: large sets keep it
+    assert demo().resolve_updates(1).total_epochs() == 20  # off
+    assert TrainConfig(recipe="classic", pretrain_epochs=7, schedule_updates=99).resolve_updates(1).total_epochs() == 17
+    import pytest
+
+    from astrovader.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train.schedule_updates"):
+        demo(schedule_updates=-1).validate()
+    from astrovader.runs import scale_epochs
+
+    assert scale_epochs(demo(schedule_updates=500), 10).resolve_updates(1).total_epochs() == 10  # --epochs N wins
 
 
 def test_train_and_fit_run_pretrain_for_the_updates_and_explicit_epochs_win(tmp_path, monkeypatch):
@@ -127,3 +154,13 @@ def test_train_and_fit_run_pretrain_for_the_updates_and_explicit_epochs_win(tmp_
                                   stamps=type("S", (), {"images": _stamps(20), "labels": None})())
     assert runs.Run.open(tmp_path / "run").cfg.train.pretrain_epochs == 6  # 2 batches of 10; saved with the run
     assert len(runs.read_history(run.history)["loss"]) == 7
+
+
+def test_train_and_fit_run_make_the_s3vdc_schedule_updates(tmp_path):
+    cfg = _tiny("s3vdc", schedule_updates=12)  # 1 + 1 x (1 + 1) = 3 epochs
+    _, history = training.train(cfg, _stamps(20), verbose=0)  # 2 batches of 10: 6 updates -> every phase x2
+    assert len(history.history["loss"]) == 6 and cfg.train.gamma_epochs == 2
+    _, _, run = runs.fit_run(_tiny("s3vdc", schedule_updates=12), tmp_path / "run", verbose=0,
+                             stamps=type("S", (), {"images": _stamps(20), "labels": None})())
+    saved = runs.Run.open(tmp_path / "run").cfg.train  # the raised schedule is saved with the run (resume)
+    assert (saved.gamma_epochs, saved.total_epochs()) == (2, 6) and len(runs.read_history(run.history)["loss"]) == 6
