@@ -496,9 +496,9 @@ def fit_run(cfg: RunConfig | None, out: str | os.PathLike, *, resume: bool = Fal
         x_train, x_val = split_validation(images, float(cfg.train.validation_fraction), int(cfg.train.seed))
         given = cfg.train.total_epochs()
         if cfg.train.resolve_updates(cfg.train.steps_per_epoch(len(x_train))).total_epochs() != given:
-            minimum = ("pretrain_updates", "pretraining") if cfg.train.recipe == "classic" else ("schedule_updates", "schedule")
-            log.info(f"training raised from {given} to {cfg.train.total_epochs()} epochs: the {minimum[1]} makes at "
-                     f"least train.{minimum[0]}={getattr(cfg.train, minimum[0])} updates on {len(x_train)} stamps")
+            minimum = "pretrain_updates" if cfg.train.recipe == "classic" else "schedule_updates"
+            log.info(f"training raised from {given} to {cfg.train.total_epochs()} epochs: at least "
+                     f"train.{minimum}={getattr(cfg.train, minimum)} updates on {len(x_train)} stamps")
         save_config(cfg, run.config)
         keras.utils.set_random_seed(int(cfg.train.seed))
         callbacks = [

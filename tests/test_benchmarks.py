@@ -122,20 +122,25 @@ def test_ceiling_quick_run_writes_both_scalings_and_feature_sets(tmp_path):
         assert sum(map(sum, r["confusion_fresh"])) == data["data"]["n"] == 300
 
 
-def test_clustering_run_resizes_stamps_to_a_presets_fixed_input_shape(tmp_path, monkeypatch):
-    """A preset built for 12x12 stamps, benchmarked on 8x8 digits: every row is scored (the snapshot
-    of the pretrained codes sees the stamps as the network does, not the raw 8x8 arrays)."""
+def _tiny_mnist_preset(tmp_path, monkeypatch, name: str, **train) -> None:
+    """``mnist-vade`` shrunk to a 12x12 MLP on built-in digits, saved as preset ``name``."""
     import yaml
 
     cfg = yaml.safe_load((Path(quality.__file__).parents[1] / "models" / "mnist-vade.yaml").read_text())
-    cfg["name"] = "tiny-digits"
+    cfg["name"] = name
     cfg["model"].update(input_shape=[12, 12, 1], hidden_units=[16], latent_dim=2, components_per_cluster=1)
-    cfg["train"].update(init_restarts=1)
+    cfg["train"].update(init_restarts=1, **train)
     cfg["data"].update(spec="builtin:digits", shift=0.0, rotate=0.0)
     presets = tmp_path / "presets"
     presets.mkdir()
-    (presets / "tiny-digits.yaml").write_text(yaml.safe_dump(cfg))
+    (presets / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("ASTROVADER_PRESETS", str(presets))
+
+
+def test_clustering_run_resizes_stamps_to_a_presets_fixed_input_shape(tmp_path, monkeypatch):
+    """A preset built for 12x12 stamps, benchmarked on 8x8 digits: every row is scored (the snapshot
+    of the pretrained codes sees the stamps as the network does, not the raw 8x8 arrays)."""
+    _tiny_mnist_preset(tmp_path, monkeypatch, "tiny-digits")
     assert quality.main(["--experiments", "clustering_mnist5k", "--preset", "tiny-digits", "--methods", "vade",
                          "--quick", "--n", "200", "--results-dir", str(tmp_path)]) == 0
     runs = json.loads((tmp_path / "quick_clustering_mnist5k.json").read_text())["runs"]
@@ -147,19 +152,23 @@ def test_clustering_run_resizes_stamps_to_a_presets_fixed_input_shape(tmp_path, 
 def test_clustering_benchmark_pretrains_for_the_presets_updates_like_fit_run(tmp_path, monkeypatch):
     """train.pretrain_updates is resolved on the benchmark's stamps before anything trains, so the
     snapshot of the pretrained codes and the autoencoder baselines use VaDE's pretraining length."""
-    import yaml
-
-    cfg = yaml.safe_load((Path(quality.__file__).parents[1] / "models" / "mnist-vade.yaml").read_text())
-    cfg["name"] = "tiny-updates"
-    cfg["model"].update(input_shape=[12, 12, 1], hidden_units=[16], latent_dim=2, components_per_cluster=1)
-    cfg["train"].update(init_restarts=1, pretrain_epochs=1, pretrain_updates=2, vade_epochs=1)
-    cfg["data"].update(spec="builtin:digits", shift=0.0, rotate=0.0)
-    presets = tmp_path / "presets"
-    presets.mkdir()
-    (presets / "tiny-updates.yaml").write_text(yaml.safe_dump(cfg))
-    monkeypatch.setenv("ASTROVADER_PRESETS", str(presets))
+    _tiny_mnist_preset(tmp_path, monkeypatch, "tiny-updates", pretrain_epochs=1, pretrain_updates=2, vade_epochs=1)
     assert quality.main(["--experiments", "clustering_mnist5k", "--preset", "tiny-updates", "--methods", "vade",
                          "--seeds", "0", "--n", "200", "--results-dir", str(tmp_path), "--no-markdown"]) == 0
     data = json.loads((tmp_path / "clustering_mnist5k.json").read_text())
     assert data["config"]["train"]["pretrain_epochs"] == 2  # 200 stamps in one batch: 2 updates = 2 epochs
     assert {r["method"] for r in data["runs"]} >= {"vade", "n2d [same AE]", "vade at init [same AE]"}
+
+
+def test_explicit_phase_lengths_switch_off_the_presets_minimum_updates():
+    """``--gamma-epochs`` etc. (and ``--quick``) are the schedule asked for, not raised to ``schedule_updates``."""
+    from argparse import Namespace
+
+    from astrovader.config import load_preset
+
+    flags = dict.fromkeys(["pretrain_epochs", "vade_epochs", "vae_epochs", "learning_rate", "gamma_epochs",
+                           "periods", "anneal_epochs", "static_epochs", "batch_size"])
+    demo = load_preset("demo")
+    assert quality._shorten(demo, Namespace(**flags)).train.schedule_updates == 500  # no flag: the preset's
+    t = quality._shorten(demo, Namespace(**{**flags, "gamma_epochs": 1})).train
+    assert t.schedule_updates == 0 and t.resolve_updates(1).total_epochs() == 1 + 2 * (3 + 4)
