@@ -655,15 +655,17 @@ def predict_arrays(model, x: np.ndarray, batch_size: int = 256, mc_samples: int 
 
 
 def _write_part(path: Path, arrays: dict) -> None:
-    """Write one part atomically: a reader sees either nothing or the whole part."""
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
+    """Write one part atomically: a reader sees either nothing or the whole part (the file being
+    written is ``.part-*.npz.tmp``, which no ``part-*.npz`` pattern matches)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
     os.replace(tmp, path)
 
 
 def _completed_parts(parts_dir: Path, first: int = 0) -> tuple[list[Path], int]:
     """Contiguous complete parts from row ``first`` and the next row to do; stray parts are removed."""
-    for tmp in parts_dir.glob("*.tmp.npz"):
+    for tmp in parts_dir.glob(".part-*.npz.tmp"):
         tmp.unlink()
     done, nxt = [], int(first)
     for path in sorted(parts_dir.glob("part-*.npz")):

@@ -120,3 +120,19 @@ def test_predict_resumes_without_lost_or_duplicated_rows(resumed_run, tmp_path, 
     a = np.loadtxt(dest, delimiter=",", skiprows=1, usecols=range(1, 6))
     b = np.loadtxt(full, delimiter=",", skiprows=1, usecols=range(1, 6))
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_part_killed_while_written_is_neither_seen_as_done_nor_kept(tmp_path):
+    """The file being written never matches ``part-*.npz`` (what a scheduler or a user globbing
+    the parts sees), and a resume deletes it and redoes its rows."""
+    from astrovader.runs import _completed_parts, _write_part
+
+    parts = tmp_path / "pred.csv.parts"
+    parts.mkdir()
+    _write_part(parts / "part-000000000000.npz", {"id": np.array(["a", "b"]), "consumed": np.int64(2)})
+    stray = parts / ".part-000000000002.npz.tmp"  # a writer killed before its rename
+    stray.write_bytes(b"PK\x03\x04 half a zip")
+    assert [p.name for p in parts.glob("part-*.npz")] == ["part-000000000000.npz"]
+    done, nxt = _completed_parts(parts)
+    assert [p.name for p in done] == ["part-000000000000.npz"] and nxt == 2
+    assert not stray.exists()
