@@ -33,6 +33,14 @@ def int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated integers, e.g. 0,1,2") from None
 
 
+def float_list(text: str) -> list[float]:
+    """argparse type: comma-separated numbers (``"1,0.25"``)."""
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated numbers, e.g. 1,0.25") from None
+
+
 def environment() -> dict[str, Any]:
     """Versions and machine facts recorded with every result."""
     import keras

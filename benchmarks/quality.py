@@ -423,6 +423,17 @@ def _baseline_rows(method: str, cfg, x, y, seed: int, log) -> list[dict[str, Any
     return rows
 
 
+def _keep_class_fractions(stamps, fractions: list[float]):
+    """The first ``fractions[c]`` of each class c (in a fixed random order, seed 0): an
+    imbalanced set from a balanced one, as survey stamps are (most candidates are bogus)."""
+    y = np.asarray(stamps.labels)
+    if len(fractions) != y.max() + 1 or not all(0 < f <= 1 for f in fractions):
+        raise SystemExit(f"error: --class-fractions needs one fraction in (0, 1] per class ({y.max() + 1})")
+    order = np.random.default_rng(0).permutation(len(y))
+    keep = [i for c, f in enumerate(fractions) for i in order[y[order] == c][:max(1, round(f * np.sum(y == c)))]]
+    return stamps.subset(np.sort(keep))
+
+
 def run_clustering(args, log, set_name: str) -> list[str]:
     """VaDE (the shipped preset, CLI code path) beside every baseline on a built-in set.
 
@@ -444,6 +455,8 @@ def run_clustering(args, log, set_name: str) -> list[str]:
     stamps = load(cfg.data)
     if stamps.labels is None:
         raise SystemExit(f"error: {cfg.data.spec} has no labels to score with")
+    if args.class_fractions:
+        stamps = _keep_class_fractions(stamps, args.class_fractions)
     if cfg.model.input_shape is None:
         cfg.model.input_shape = tuple(int(s) for s in stamps.images.shape[1:])
     x, y = stamps.images, np.asarray(stamps.labels)
@@ -469,7 +482,8 @@ def run_clustering(args, log, set_name: str) -> list[str]:
             "experiment": f"clustering_{set_name}", "set": set_name, "score": spec["score"],
             "targets": spec["targets"],
             "data": {"spec": cfg.data.spec, "n": int(len(x)), "shape": list(x.shape[1:]),
-                     "class_counts": np.bincount(y).tolist(), "label_names": list(stamps.label_names or [])},
+                     "class_counts": np.bincount(y).tolist(), "label_names": list(stamps.label_names or []),
+                     **({"class_fractions": args.class_fractions} if args.class_fractions else {})},
             "config": cfg.to_dict(), "seeds": sorted({r["seed"] for r in kept + rows}), "runs": kept + rows,
             "wall_seconds": time.perf_counter() - t0, "environment": C.environment(),
         }
@@ -587,6 +601,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=C.int_list, default=[0, 1, 2, 3, 4],
                    help="comma-separated seeds; one training run per seed (default 0,1,2,3,4)")
     p.add_argument("--n", type=int, default=None, help="number of stamps (default: the data set's default)")
+    p.add_argument("--class-fractions", type=C.float_list, default=None,
+                   help="clustering_*: keep this fraction of each class (e.g. 1,0.25: every bogus stamp, a "
+                        "quarter of the real ones), for an imbalanced set")
     p.add_argument("--preset", default=None,
                    help="preset for transients/galaxies (default hits-vade-ar / astrovader)")
     p.add_argument("--pretrain-epochs", type=int, default=None, help="override train.pretrain_epochs")

@@ -97,6 +97,25 @@ def test_config_line_names_invariance_augmentation_and_anchoring():
     assert not any(w in plain for w in ("rotation-invariant", "Gaussians per cluster", "augmentation", "anchored"))
 
 
+def test_class_fractions_make_a_fixed_imbalanced_subset_and_are_named_in_the_table():
+    from astrovader.data.stampset import StampSet
+    from benchmarks.tables import _cfg_line
+
+    st = StampSet(images=np.zeros((20, 4, 4, 1), "float32"), labels=np.arange(20) % 2,
+                  ids=[f"s{i:02d}" for i in range(20)])
+    a = quality._keep_class_fractions(st, [1.0, 0.2])
+    assert np.bincount(a.labels).tolist() == [10, 2]
+    assert list(a.ids) == sorted(a.ids)  # the stamps keep their order
+    assert list(a.ids) == list(quality._keep_class_fractions(st, [1.0, 0.2]).ids)  # and the same ones every time
+    assert set(a.ids) > {f"s{i:02d}" for i in range(0, 20, 2)}
+    for bad in ([1.0], [1.0, 0.0], [1.0, 1.5]):
+        with pytest.raises(SystemExit, match="one fraction in"):
+            quality._keep_class_fractions(st, bad)
+    line = _cfg_line({"config": {"model": {}, "train": {}, "data": {}},
+                      "data": {"n": 12, "class_fractions": [1.0, 0.2]}})
+    assert "N = 12 (), imbalanced: 1, 0.2 of each class kept; " in line
+
+
 def test_shape_features_are_rotation_invariant_and_match_numpy():
     from benchmarks.quality import _shape_features
 
@@ -142,8 +161,11 @@ def test_clustering_run_resizes_stamps_to_a_presets_fixed_input_shape(tmp_path, 
     of the pretrained codes sees the stamps as the network does, not the raw 8x8 arrays)."""
     _tiny_mnist_preset(tmp_path, monkeypatch, "tiny-digits")
     assert quality.main(["--experiments", "clustering_mnist5k", "--preset", "tiny-digits", "--methods", "vade",
-                         "--quick", "--n", "200", "--results-dir", str(tmp_path)]) == 0
-    runs = json.loads((tmp_path / "quick_clustering_mnist5k.json").read_text())["runs"]
+                         "--quick", "--n", "200", "--class-fractions", "1,1,1,1,1,1,1,1,1,0.5",
+                         "--results-dir", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "quick_clustering_mnist5k.json").read_text())
+    assert data["data"]["class_fractions"][-1] == 0.5 and data["data"]["n"] < 200
+    runs = data["runs"]
     assert {r["method"] for r in runs} >= {"vade", "n2d [same AE]", "vade at init [same AE]"}
     for r in runs:
         assert not r["nan"] and 0.0 < r["acc_hungarian"] <= 1.0
