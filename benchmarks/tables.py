@@ -61,10 +61,10 @@ def _cfg_line(data) -> str:
     augment = [a for a in ("flips", "rot90", "shift", "rotate") if c.get("data", {}).get(a)]
     per = int(m.get("components_per_cluster") or 1)
     seed = data_seed(data)
-    fresh = f", generated with data seed {seed} (fresh stamps the preset was not tuned on)" if seed else ""
+    origin = f", generated with data seed {seed} (fresh stamps the preset was not tuned on)" if seed else ""
     if d.get("class_fractions"):
-        fresh += f", imbalanced: {', '.join(f'{f:g}' for f in d['class_fractions'])} of each class kept"
-    return (f"Data `{d.get('spec')}` N = {d.get('n')} {tuple(d.get('shape', []))}{fresh}; "
+        origin += f", imbalanced: {', '.join(f'{f:g}' for f in d['class_fractions'])} of each class kept"
+    return (f"Data `{d.get('spec')}` N = {d.get('n')} {tuple(d.get('shape', []))}{origin}; "
             f"{m.get('architecture')} VaDE (J = {m.get('latent_dim')}, AR "
             f"{'on' if m.get('decoder_variance') else 'off'}, "
             f"{'rotation-invariant encoder, ' if m.get('rotation_invariant') else ''}"
