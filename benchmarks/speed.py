@@ -17,6 +17,12 @@ For every preset (and training variant: steps per execution, XLA, mixed precisio
   the best of several repeats of each is kept, so the ratio holds on a loaded machine.
 * **Optimiser update**: one Adam update of copies of the model's weights, timed alone; the
   matmul roof leaves it out, so a second ratio divides by "roof + one update per step".
+* **Forward + gradients** of the model's own loss on one batch, without the update: the
+  step the matmul roof compares with directly. **Streaming rate**: the best bytes/s of an
+  element-wise pass (NumPy ``a + b -> c``) over arrays the size of the weights; Adam moves
+  28 bytes per weight (reads the weight, its gradient and both moments, writes three), so at
+  that rate its update takes at least ``28 x weights / rate``, and no implementation of the
+  step can pass roof time / (roof time + that floor) -- the "ceiling" reported per preset.
 * **Per-step overhead**: seconds per training step on a batch of 1 (Keras loop, callbacks,
   optimiser dispatch). **Input pipeline**: stamps/s of :func:`astrovader.data.make_dataset`
   iterated without a model. **Peak RSS** of the process so far.
@@ -52,7 +58,8 @@ if __package__ in (None, ""):
 
 from benchmarks import _common as C  # noqa: E402
 
-__all__ = ["main", "measure", "layer_specs", "flops_per_sample", "roof", "optimizer_timer", "measure_rss"]
+__all__ = ["main", "measure", "layer_specs", "flops_per_sample", "roof", "optimizer_timer", "gradient_timer",
+           "stream_rate", "measure_rss"]
 
 # Input shapes used when a preset's stamps are larger than is practical here.
 DEFAULT_SHAPES = {"astrovader": (64, 64, 1)}
@@ -234,6 +241,65 @@ def optimizer_timer(model, train_cfg, seconds: float = 0.5):
     return once
 
 
+def gradient_timer(model, x_batch, seconds: float = 0.5):
+    """A callable timing the model's forward pass and gradients on one batch, no update (seconds).
+
+    The training step without its optimiser: what the matmul roof compares with directly.
+    """
+    import tensorflow as tf
+
+    xb = tf.constant(x_batch)
+
+    @tf.function
+    def grads():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(model.compute_terms(xb, training=True)["loss"])
+        return [tf.reduce_sum(g) for g in tape.gradient(loss, model.trainable_variables) if g is not None]
+
+    grads()
+
+    def once() -> float:
+        n, t0 = 0, time.perf_counter()
+        while True:
+            _ = grads()[-1].numpy()
+            n += 1
+            dt = time.perf_counter() - t0
+            if dt >= seconds:
+                return dt / n
+
+    return once
+
+
+def stream_rate(n_floats: int, repeats: int = 20) -> float:
+    """Best bytes/s of this machine streaming ``n_floats``-element float32 arrays (a + b -> c: 12 bytes
+    each), by NumPy (one thread) and by TensorFlow (its intra-op threads), whichever is faster.
+
+    The rate an element-wise pass over the optimiser state cannot beat: Adam reads the
+    weights, their gradients and both moments and writes the weights and the moments
+    (:data:`ADAM_BYTES_PER_WEIGHT`), so ``bytes / rate`` is the least time its update can take.
+    """
+    import tensorflow as tf
+
+    a, b = np.ones(n_floats, np.float32), np.ones(n_floats, np.float32)
+    c = np.empty_like(a)
+    ta, tb = tf.constant(a), tf.constant(b)
+    add = tf.function(lambda: tf.add(ta, tb)[-1])
+    add()
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        np.add(a, b, out=c)
+        t1 = time.perf_counter()
+        _ = add().numpy()
+        t2 = time.perf_counter()
+        best = min(best, t1 - t0, t2 - t1)
+    return 12.0 * n_floats / best
+
+
+#: bytes an fp32 Adam step moves per weight: reads w, g, m, v and writes w, m, v
+ADAM_BYTES_PER_WEIGHT = 7 * 4
+
+
 # ----------------------------------------------------------------------------- measurements
 def _load() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
@@ -292,10 +358,14 @@ def measure(preset: str, batch_size: int | None = None, n_train: int = 4000, n_p
     warm = time.perf_counter() - t0
     train_roof = roof(specs, batch_size, True, dtype)
     opt_timer = optimizer_timer(model, cfg.train)
-    epochs, roofs, opt_times = [], [], []
+    grad_timer = gradient_timer(model, x[:batch_size])
+    n_weights = int(sum(np.prod(v.shape) for v in model.trainable_variables))
+    epochs, roofs, opt_times, grad_times, streams = [], [], [], [], []
     for _ in range(repeats):  # interleaved, best of each: all see the same machine
         roofs.append(train_roof())
         opt_times.append(opt_timer())
+        grad_times.append(grad_timer())
+        streams.append(stream_rate(n_weights))
         t0 = time.perf_counter()
         model.fit(ds, epochs=1, verbose=0, callbacks=[guard])
         epochs.append(time.perf_counter() - t0)
@@ -304,6 +374,9 @@ def measure(preset: str, batch_size: int | None = None, n_train: int = 4000, n_p
     t_opt = min(opt_times)
     # the best a step can do: its matmuls at the roof plus one optimiser update
     bound_rate = batch_size / (batch_size * f_train / train_roof_flops + t_opt)
+    roof_step = batch_size * f_train / train_roof_flops
+    # the least any Adam update can take here: its bytes at the machine's streaming rate
+    t_floor = n_weights * ADAM_BYTES_PER_WEIGHT / max(streams)
 
     # per-step overhead: steps on a batch of one stamp
     one = tf.data.Dataset.from_tensor_slices(x[:64]).batch(1)
@@ -357,6 +430,12 @@ def measure(preset: str, batch_size: int | None = None, n_train: int = 4000, n_p
         "optimizer_update_ms": t_opt * 1e3,
         "train_bound_samples_per_s": bound_rate,
         "train_fraction_of_roof_plus_optimizer": train_rate / bound_rate,
+        "trainable_weights": n_weights,
+        "gradient_ms": min(grad_times) * 1e3,
+        "gradient_fraction_of_roof": roof_step / min(grad_times),
+        "stream_gb_per_s": max(streams) / 1e9,
+        "optimizer_floor_ms": t_floor * 1e3,
+        "train_fraction_ceiling": roof_step / (roof_step + t_floor),
         "step_overhead_ms": step_overhead * 1e3,
         "pipeline_samples_per_s": pipe_rate,
         "n_predict": n_predict,
@@ -454,7 +533,9 @@ def _print_row(r: dict) -> None:
     print(f"{r['preset']} [{r['variant']}] batch {r['batch_size']}: train {r['train_samples_per_s']:.0f} samples/s "
           f"= {r['train_fraction_of_roof']:.0%} of roof ({r['train_gflops_per_s']:.1f} of "
           f"{r['train_roof_gflops_per_s']:.1f} GFLOP/s; {r['train_fraction_of_roof_plus_optimizer']:.0%} of "
-          f"roof + one {r['optimizer_update_ms']:.1f} ms optimiser update per step); predict {r['predict_stamps_per_s']:.0f} stamps/s "
+          f"roof + one {r['optimizer_update_ms']:.1f} ms optimiser update per step; forward + gradients alone "
+          f"{r['gradient_fraction_of_roof']:.0%} of roof; ceiling with the update at {r['stream_gb_per_s']:.0f} GB/s "
+          f"{r['train_fraction_ceiling']:.0%}); predict {r['predict_stamps_per_s']:.0f} stamps/s "
           f"(batch {r['predict_batch_size']}) = {r['predict_fraction_of_roof']:.0%} of forward roof; "
           f"step overhead {r['step_overhead_ms']:.1f} ms; pipeline {r['pipeline_samples_per_s']:.0f}/s; "
           f"peak RSS {r['peak_rss_mb']:.0f} MiB; load {r['load_average'][0]}", flush=True)

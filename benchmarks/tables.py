@@ -175,26 +175,27 @@ def render_speed(name: str, data: dict[str, Any]) -> list[str]:
            + (", BatchNorm folded into the layers as `astrovader predict` runs it (`model.inference_copy()`)."
               if any(r.get("predict_batchnorm_folded") for r in data.get("rows", [])) else "."), "",
            "| preset | variant | batch | MFLOP/sample (fwd) | train samples/s | train fraction of roof | "
-           "… of roof + optimiser (update ms) | "
+           "… of roof + optimiser (update ms) | forward + gradients alone, of roof | ceiling (update floor ms) | "
            "predict stamps/s (batch) | predict fraction of fwd roof | step overhead (ms, batch 1) | "
            "input pipeline samples/s | peak RSS of the process so far (MiB) | load |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in data.get("rows", []):
         if "error" in r:
             op = re.search(r"compile graph .*?: (\w+) \(No registered", r["error"])
             why = f"XLA cannot compile {op.group(1)} on this device" if op else r["error"][:120]
             out.append(f"| {r['preset']} | {r.get('variant', '')} | {r.get('batch_size', '')} | "
-                       f"not run: {why} ||||||||||")
+                       f"not run: {why} ||||||||||||")
             continue
         if "train_fraction_of_roof" not in r:  # results written before the roofs existed
-            out.append(f"| {r['preset']} | – | {r['batch_size']} | – | {fmt(r.get('train_samples_per_s'), 0)} | – | – | "
+            out.append(f"| {r['preset']} | – | {r['batch_size']} | – | {fmt(r.get('train_samples_per_s'), 0)} | – | – | – | – | "
                        f"{fmt(r.get('predict_objects_per_s'), 0)} | – | – | {fmt(r.get('pipeline_samples_per_s'), 0)} | "
                        f"{fmt(r.get('peak_rss_mb'), 0)} | – |")
             continue
         out.append(f"| {r['preset']} | {r['variant']} | {r['batch_size']} | {fmt(r['forward_mflops_per_sample'], 2)} | "
                    f"{fmt(r['train_samples_per_s'], 0)} | {r['train_fraction_of_roof']:.0%} | "
                    f"{r.get('train_fraction_of_roof_plus_optimizer', float('nan')):.0%} "
-                   f"({fmt(r.get('optimizer_update_ms'), 1)}) | "
+                   f"({fmt(r.get('optimizer_update_ms'), 1)}) | {_pct(r.get('gradient_fraction_of_roof'))} | "
+                   f"{_pct(r.get('train_fraction_ceiling'))} ({fmt(r.get('optimizer_floor_ms'), 1)}) | "
                    f"{fmt(r['predict_stamps_per_s'], 0)} ({r['predict_batch_size']}) | "
                    f"{r['predict_fraction_of_roof']:.0%} | {fmt(r['step_overhead_ms'], 1)} | "
                    f"{fmt(r['pipeline_samples_per_s'], 0)} | {fmt(r['peak_rss_mb'], 0)} | {r['load_average'][0]} |")
@@ -204,7 +205,19 @@ def render_speed(name: str, data: dict[str, Any]) -> list[str]:
         out += ["", "A training step also applies the optimiser update, an element-wise pass over the weights and both "
                     "Adam moments (timed alone above), so the highest fraction of the matmul roof a step can reach is "
                     "roof time / (roof time + update time): " + ", ".join(caps) + " (default variant)."]
+    ceil = [r for r in data.get("rows", []) if r.get("variant") == "default" and "train_fraction_ceiling" in r]
+    if ceil:
+        out += ["", "No implementation of the step can beat the ceiling column: the matmuls at the roof plus the "
+                    "update at its floor, Adam's 28 bytes per weight (weight, gradient and both moments read; weight "
+                    "and moments written) at the best streaming rate measured in the run ("
+                    + ", ".join(f"{r['preset']} {r['stream_gb_per_s']:.0f} GB/s, {r['trainable_weights'] / 1e6:.2f}M "
+                                f"weights: {r['train_fraction_ceiling']:.0%}" for r in ceil)
+                    + "; default variant). The forward + gradients column is the step without any update."]
     return out
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{v:.0%}"
 
 
 def optimizer_cap(row: dict) -> float | None:

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 from benchmarks import _common as C
 from benchmarks import speed
 
@@ -65,18 +67,37 @@ def test_speed_tables(tmp_path):
            "train_roof_samples_per_s": 1e4}  # 10 ms of matmuls per step of 100, + 3 ms of update: cap 10/13
     (tmp_path / "speed_old.json").write_text(json.dumps({"experiment": "speed_old", "rows": [
         {**row, "train_mflops_per_sample": 4.5}]}))  # counted before the first layer's dL/dx was dropped
-    (tmp_path / "speed.json").write_text(json.dumps({"experiment": "speed", "note": "demo rows rerun", "rows": [row, {
+    ceiling = {"gradient_fraction_of_roof": 0.8, "train_fraction_ceiling": 0.9, "optimizer_floor_ms": 1.1,
+               "stream_gb_per_s": 30.4, "trainable_weights": 1_200_000}
+    (tmp_path / "speed.json").write_text(json.dumps({"experiment": "speed", "note": "demo rows rerun", "rows": [
+        {**row, **ceiling}, {
         "preset": "hits", "variant": "xla", "batch_size": 64, "error": "InvalidArgumentError: no XLA kernel"}]}))
     rss = [{"n": n, "stamp_shape": [12, 12, 1], "file_mb": n / 1e4, "peak_rss_mb": m, "stamps_per_s": 3000.0,
             "load_average": [1, 1, 1]} for n, m in [(10_000, 800.0), (100_000, 820.0), (1_000_000, 850.0)]]
     (tmp_path / "speed_rss.json").write_text(json.dumps({"experiment": "speed_rss", "rows": rss,
                                                          "rss_growth_last_vs_previous": 850 / 820 - 1}))
     md = C.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
-    assert "| demo | default | 100 | 1.50 | 900 | 50% | 60% (3.0) | 9000 (1024) | 70% |" in md
     assert "not run: InvalidArgumentError" in md
     new, old = md.split("## speed:")[1], md.split("## speed_old:")[1].split("## ")[0]
+    assert "| demo | default | 100 | 1.50 | 900 | 50% | 60% (3.0) | 80% | 90% (1.1) | 9000 (1024) | 70% |" in new
+    assert "| demo | default | 100 | 1.50 | 900 | 50% | 60% (3.0) | – | – (–) | 9000 (1024) | 70% |" in old
+    assert "(demo 30 GB/s, 1.20M weights: 90%; default variant)" in new and "28 bytes" not in old
     assert "Training FLOPs = 3 x forward (2 x for the encoder's first layer" in new
     assert "Training FLOPs = 3 x forward. " in old
     assert "(roof time + update time): demo 77% (default variant)" in new
     assert "load average at the end –. demo rows rerun." in md  # a merged file says where its rows come from
     assert "| 1,000,000 | (12, 12, 1) |" in md and "**yes**" in md
+
+
+def test_measure_reports_the_step_without_update_and_the_ceiling():
+    """One tiny measurement: the forward + gradients timing and the ceiling from the update's floor."""
+    r = speed.measure("demo", 8, n_train=16, n_predict=16, shape=(12, 12, 1), repeats=1, predict_batches=(8,))
+    assert r["trainable_weights"] == sum(int(np.prod(w.shape)) for w in _model("demo", (12, 12, 1)).trainable_weights)
+    roof_ms = 1e3 * 8 / r["train_roof_samples_per_s"]
+    assert r["gradient_ms"] > 0 and abs(r["gradient_fraction_of_roof"] - roof_ms / r["gradient_ms"]) < 1e-9
+    assert abs(r["optimizer_floor_ms"] - 28 * r["trainable_weights"] / (r["stream_gb_per_s"] * 1e6)) < 1e-9
+    assert 0 < r["train_fraction_ceiling"] == roof_ms / (roof_ms + r["optimizer_floor_ms"]) <= 1
+
+
+def test_stream_rate_is_bytes_per_second():
+    assert 1e8 < speed.stream_rate(100_000, repeats=3) < 1e13
