@@ -19,10 +19,11 @@ For every preset (and training variant: steps per execution, XLA, mixed precisio
   matmul roof leaves it out, so a second ratio divides by "roof + one update per step".
 * **Forward + gradients** of the model's own loss on one batch, without the update: the
   step the matmul roof compares with directly. **Streaming rate**: the best bytes/s of an
-  element-wise pass (NumPy ``a + b -> c``) over arrays the size of the weights; Adam moves
-  28 bytes per weight (reads the weight, its gradient and both moments, writes three), so at
-  that rate its update takes at least ``28 x weights / rate``, and no implementation of the
-  step can pass roof time / (roof time + that floor) -- the "ceiling" reported per preset.
+  element-wise pass (NumPy's or TensorFlow's ``a + b -> c``, the faster) over arrays the size
+  of the weights; Adam moves 28 bytes per weight (reads the weight, its gradient and both
+  moments, writes three), so at that rate its update takes at least ``28 x weights / rate``,
+  and a step that computes its gradients and then applies Adam cannot pass roof time / (roof
+  time + that floor) -- the "ceiling" reported per preset.
 * **Per-step overhead**: seconds per training step on a batch of 1 (Keras loop, callbacks,
   optimiser dispatch). **Input pipeline**: stamps/s of :func:`astrovader.data.make_dataset`
   iterated without a model. **Peak RSS** of the process so far.

@@ -207,8 +207,8 @@ def render_speed(name: str, data: dict[str, Any]) -> list[str]:
                     "roof time / (roof time + update time): " + ", ".join(caps) + " (default variant)."]
     ceil = [r for r in data.get("rows", []) if r.get("variant") == "default" and "train_fraction_ceiling" in r]
     if ceil:
-        out += ["", "No implementation of the step can beat the ceiling column: the matmuls at the roof plus the "
-                    "update at its floor, Adam's 28 bytes per weight (weight, gradient and both moments read; weight "
+        out += ["", "A step that computes its gradients and then applies Adam cannot pass the ceiling column: the "
+                    "matmuls at the roof plus the update at its floor, Adam's 28 bytes per weight (weight, gradient and both moments read; weight "
                     "and moments written) at the best streaming rate measured in the run ("
                     + ", ".join(f"{r['preset']} {r['stream_gb_per_s']:.0f} GB/s, {r['trainable_weights'] / 1e6:.2f}M "
                                 f"weights: {r['train_fraction_ceiling']:.0%}" for r in ceil)
