@@ -156,9 +156,11 @@ def write_results_md(results_dir: Path = RESULTS_DIR, path: Path = RESULTS_MD) -
                   "| result | wall time |", "|---|---|"]
         parts += [f"| `{k}.json` | {w / 60:.1f} min |" for k, w in timed]
         parts += [f"| **total** | **{sum(w for _, w in timed) / 60:.1f} min** |", ""]
-    for key, data in res.items():  # a verdict is read against its set's ceiling (same stamps only)
-        if key.startswith("clustering_") and f"ceiling_{data.get('set')}" in res and not tables.data_seed(data):
-            data["ceiling"] = res[f"ceiling_{data['set']}"]
+    ceilings = {k: d for k, d in res.items() if k.startswith("ceiling_")}
+    for key, data in res.items():  # a verdict is read against a ceiling measured on the same stamps only
+        same = [k for k, c in ceilings.items() if key.startswith("clustering_") and tables.same_stamps(data, c)]
+        if same:
+            data["ceiling"], data["ceiling_name"] = ceilings[same[0]], same[0]
     for name, render in tables.RENDERERS:
         for key, data in res.items():
             if key == name or key.startswith(name + "_"):

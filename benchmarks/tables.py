@@ -42,6 +42,14 @@ def data_seed(data) -> int:
     return int(data.get("config", {}).get("data", {}).get("seed") or 0)
 
 
+def same_stamps(clustering: dict, ceiling: dict) -> bool:
+    """Whether a clustering result ran on the stamps a ceiling was measured on (same built-in set,
+    data seed 0, same class counts), so its accuracy compares with the classifier's."""
+    d, c = clustering.get("data", {}), ceiling.get("data", {})
+    return (not data_seed(clustering) and d.get("spec") == c.get("spec")
+            and list(d.get("class_counts") or []) == list(c.get("class_counts") or [None]))
+
+
 def _cfg_line(data) -> str:
     c = data.get("config", {})
     t, m = c.get("train", {}), c.get("model", {})
@@ -416,7 +424,7 @@ def clustering_verdict(data: dict[str, Any]) -> list[str]:
         top = max(data["ceiling"]["runs"], key=lambda r: r["acc_trained_on_fresh"])
         c = top["acc_trained_on_fresh"]
         need = max([tg.get("acc_mean", 0)] + ([base[best] + tg["margin"]] if "margin" in tg and best else []))
-        out.append(f"- supervised ceiling (`ceiling_{data['set']}`: HGB on {top['features']}, {top['scaling']}, trained "
+        out.append(f"- supervised ceiling (`{data.get('ceiling_name', 'ceiling_' + str(data.get('set')))}`: HGB on {top['features']}, {top['scaling']}, trained "
                    f"on {data['ceiling']['data']['n_fresh']} labelled fresh stamps): {fmt(c)}; VaDE reaches "
                    f"{m / c:.1%} of it; the target ({fmt(need)}) is {'above' if need > c else 'below'} it")
     return out

@@ -81,6 +81,17 @@ def test_clustering_results_render_with_verdicts(tmp_path):
     md = C.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
     assert "(28, 28, 1), generated with data seed 1 (fresh stamps the preset was not tuned on); " in md
     assert "supervised ceiling" not in md
+    # other stamps of the same set name (another built-in set, or a subset) are not compared with it either
+    data["config"]["data"] = {"seed": 0}
+    for other in ({"spec": "builtin:digits"}, {"class_counts": [5, 2]}):
+        (tmp_path / "clustering_mnist5k.json").write_text(json.dumps({**data, "data": {**data["data"], **other}}))
+        assert "supervised ceiling" not in C.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
+    # a ceiling of the same stamps under another file name is found and named
+    (tmp_path / "ceiling_mnist5k.json").unlink()
+    (tmp_path / "ceiling_mnist5k_other.json").write_text(json.dumps(ceiling))
+    (tmp_path / "clustering_mnist5k.json").write_text(json.dumps(data))
+    assert "supervised ceiling (`ceiling_mnist5k_other`: HGB on pixels" in C.write_results_md(
+        tmp_path, tmp_path / "RESULTS.md").read_text()
 
 
 def test_config_line_names_invariance_augmentation_and_anchoring():
