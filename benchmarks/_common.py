@@ -158,7 +158,7 @@ def write_results_md(results_dir: Path = RESULTS_DIR, path: Path = RESULTS_MD) -
         parts += [f"| **total** | **{sum(w for _, w in timed) / 60:.1f} min** |", ""]
     ceilings = {k: d for k, d in res.items() if k.startswith("ceiling_")}
     for key, data in res.items():  # a verdict is read against a ceiling measured on the same stamps only
-        same = [k for k, c in ceilings.items() if key.startswith("clustering_") and tables.same_stamps(data, c)]
+        same = [k for k, c in ceilings.items() if tables.same_stamps(data, c)] if key.startswith("clustering_") else []
         if same:
             data["ceiling"], data["ceiling_name"] = ceilings[same[0]], same[0]
     for name, render in tables.RENDERERS:

@@ -216,8 +216,9 @@ def render_speed(name: str, data: dict[str, Any]) -> list[str]:
     ceil = [r for r in data.get("rows", []) if r.get("variant") == "default" and "train_fraction_ceiling" in r]
     if ceil:
         out += ["", "A step that computes its gradients and then applies Adam cannot pass the ceiling column: the "
-                    "matmuls at the roof plus the update at its floor, Adam's 28 bytes per weight (weight, gradient and both moments read; weight "
-                    "and moments written) at the best streaming rate measured in the run ("
+                    "matmuls at the roof plus the update at its floor, Adam's 28 bytes per weight (weight, gradient "
+                    "and both moments read; weight and moments written) at the best streaming rate measured in the "
+                    "run ("
                     + ", ".join(f"{r['preset']} {r['stream_gb_per_s']:.0f} GB/s, {r['trainable_weights'] / 1e6:.2f}M "
                                 f"weights: {r['train_fraction_ceiling']:.0%}" for r in ceil)
                     + "; default variant). The forward + gradients column is the step without any update."]
@@ -424,7 +425,8 @@ def clustering_verdict(data: dict[str, Any]) -> list[str]:
         top = max(data["ceiling"]["runs"], key=lambda r: r["acc_trained_on_fresh"])
         c = top["acc_trained_on_fresh"]
         need = max([tg.get("acc_mean", 0)] + ([base[best] + tg["margin"]] if "margin" in tg and best else []))
-        out.append(f"- supervised ceiling (`{data.get('ceiling_name', 'ceiling_' + str(data.get('set')))}`: HGB on {top['features']}, {top['scaling']}, trained "
+        name = data.get("ceiling_name", f"ceiling_{data.get('set')}")
+        out.append(f"- supervised ceiling (`{name}`: HGB on {top['features']}, {top['scaling']}, trained "
                    f"on {data['ceiling']['data']['n_fresh']} labelled fresh stamps): {fmt(c)}; VaDE reaches "
                    f"{m / c:.1%} of it; the target ({fmt(need)}) is {'above' if need > c else 'below'} it")
     return out
