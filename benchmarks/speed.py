@@ -188,23 +188,24 @@ def _roof_fn(specs: list[dict], batch: int, train: bool, dtype: str = "float32")
     return run
 
 
+def _seconds_per_call(step, seconds: float) -> float:
+    """Calls ``step`` (which must wait for its result) for about ``seconds``; mean seconds per call."""
+    n, t0 = 0, time.perf_counter()
+    while True:
+        step()
+        n += 1
+        dt = time.perf_counter() - t0
+        if dt >= seconds:
+            return dt / n
+
+
 def roof(specs: list[dict], batch: int, train: bool, dtype: str = "float32", seconds: float = 1.0):
     """A callable that times the roof function for about ``seconds``; returns FLOP/s."""
     fn = _roof_fn(specs, batch, train, dtype)
     fn()  # trace
     flops = flops_per_sample(specs, train) * batch
 
-    def once() -> float:
-        n, t0 = 0, time.perf_counter()
-        while True:
-            out = fn()
-            n += 1
-            _ = out[-1].numpy()  # wait for the result
-            dt = time.perf_counter() - t0
-            if dt >= seconds:
-                return flops * n / dt
-
-    return once
+    return lambda: flops / _seconds_per_call(lambda: fn()[-1].numpy(), seconds)  # .numpy(): wait for the result
 
 
 def optimizer_timer(model, train_cfg, seconds: float = 0.5):
@@ -229,17 +230,7 @@ def optimizer_timer(model, train_cfg, seconds: float = 0.5):
 
     update()
 
-    def once() -> float:
-        n, t0 = 0, time.perf_counter()
-        while True:
-            update()
-            n += 1
-            _ = vs[0].numpy()
-            dt = time.perf_counter() - t0
-            if dt >= seconds:
-                return dt / n
-
-    return once
+    return lambda: _seconds_per_call(lambda: (update(), vs[0].numpy()), seconds)
 
 
 def gradient_timer(model, x_batch, seconds: float = 0.5):
@@ -259,16 +250,7 @@ def gradient_timer(model, x_batch, seconds: float = 0.5):
 
     grads()
 
-    def once() -> float:
-        n, t0 = 0, time.perf_counter()
-        while True:
-            _ = grads()[-1].numpy()
-            n += 1
-            dt = time.perf_counter() - t0
-            if dt >= seconds:
-                return dt / n
-
-    return once
+    return lambda: _seconds_per_call(lambda: grads()[-1].numpy(), seconds)
 
 
 def stream_rate(n_floats: int, repeats: int = 20) -> float:
