@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from astrovader.evaluation import to_jsonable
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
 RESULTS_MD = HERE / "RESULTS.md"
+CPUINFO = Path("/proc/cpuinfo")
 
 
 def int_list(text: str) -> list[int]:
@@ -41,6 +43,18 @@ def float_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated numbers, e.g. 1,0.25") from None
 
 
+def cpu_model() -> str:
+    """The CPU's model name and the vector/matrix units that set its roofs (Linux; '' elsewhere)."""
+    try:
+        info = CPUINFO.read_text()
+    except OSError:
+        return ""
+    name = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
+    flags = re.search(r"^flags\s*:\s*(.+)$", info, re.M)
+    units = [u for u in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flags and u in flags.group(1).split()]
+    return " ".join(filter(None, [name.group(1).strip() if name else "", f"({', '.join(units)})" if units else ""]))
+
+
 def environment() -> dict[str, Any]:
     """Versions and machine facts recorded with every result."""
     import keras
@@ -54,6 +68,7 @@ def environment() -> dict[str, Any]:
         "sklearn": sklearn.__version__,
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
+        "cpu": cpu_model(),
         "devices": [d.device_type for d in tf.config.list_physical_devices()],
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }

@@ -69,7 +69,8 @@ def test_speed_tables(tmp_path):
         {**row, "train_mflops_per_sample": 4.5}]}))  # counted before the first layer's dL/dx was dropped
     ceiling = {"gradient_fraction_of_roof": 0.8, "train_fraction_ceiling": 0.9, "optimizer_floor_ms": 1.1,
                "stream_gb_per_s": 30.4, "trainable_weights": 1_200_000}
-    (tmp_path / "speed.json").write_text(json.dumps({"experiment": "speed", "note": "demo rows rerun", "rows": [
+    (tmp_path / "speed.json").write_text(json.dumps({"experiment": "speed", "note": "demo rows rerun", "environment": {
+        "cpu_count": 2, "cpu": "Example CPU (avx2, amx_bf16)"}, "rows": [
         {**row, **ceiling}, {
         "preset": "hits", "variant": "xla", "batch_size": 64, "error": "InvalidArgumentError: no XLA kernel"}]}))
     rss = [{"n": n, "stamp_shape": [12, 12, 1], "file_mb": n / 1e4, "peak_rss_mb": m, "stamps_per_s": 3000.0,
@@ -86,6 +87,7 @@ def test_speed_tables(tmp_path):
     assert "Training FLOPs = 3 x forward. " in old
     assert "(roof time + update time): demo 77% (default variant)" in new
     assert "load average at the end –. demo rows rerun." in md  # a merged file says where its rows come from
+    assert "2 CPU cores of Example CPU (avx2, amx_bf16)," in new and "CPU cores of" not in old
     assert "| 1,000,000 | (12, 12, 1) |" in md and "**yes**" in md
 
 
@@ -97,6 +99,17 @@ def test_measure_reports_the_step_without_update_and_the_ceiling():
     assert r["gradient_ms"] > 0 and abs(r["gradient_fraction_of_roof"] - roof_ms / r["gradient_ms"]) < 1e-9
     assert abs(r["optimizer_floor_ms"] - 28 * r["trainable_weights"] / (r["stream_gb_per_s"] * 1e6)) < 1e-9
     assert 0 < r["train_fraction_ceiling"] == roof_ms / (roof_ms + r["optimizer_floor_ms"]) <= 1
+
+
+def test_cpu_model_names_the_roof_units(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Example Xeon\nflags\t\t: fpu avx2 avx512f amx_bf16 sse\n")
+    monkeypatch.setattr(C, "CPUINFO", cpuinfo)
+    assert C.cpu_model() == "Example Xeon (avx2, avx512f, amx_bf16)"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Old CPU\nflags\t\t: fpu sse2\n")
+    assert C.cpu_model() == "Old CPU"
+    monkeypatch.setattr(C, "CPUINFO", tmp_path / "absent")
+    assert C.cpu_model() == ""
 
 
 def test_stream_rate_is_bytes_per_second():
