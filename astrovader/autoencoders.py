@@ -154,7 +154,8 @@ def _tanh_mean(encoder: keras.Model, m: float) -> keras.Model:
 def _hierarchical(cfg: ModelConfig, common: dict) -> HierarchicalVAE:
     """AE with ``feature_dim`` BN codes + an MLP VAE (``hidden_units``) on the codes."""
     f = int(cfg.feature_dim)
-    ae_cfg = dataclasses.replace(cfg, latent_dim=f, feature_dim=0, prior="normal", rotation_invariant=False)
+    ae_cfg = dataclasses.replace(cfg, latent_dim=f, feature_dim=0, prior="normal", rotation_invariant=False,
+                                 mirror_invariant=False)
     enc, ae_dec = build_networks(ae_cfg)
     x_in = enc.inputs[0]
     codes = layers.BatchNormalization(momentum=0.9, name="codes_bn")(enc.outputs[0])
@@ -200,7 +201,7 @@ def build_autoencoder(cfg: ModelConfig, kind: str) -> VAE:
     if kind == "ae":
         encoder, decoder = build_networks(cfg)
         model = AE(_point_encoder(encoder), decoder, name="ae",
-                   rotation_invariant=cfg.rotation_invariant, **common)
+                   rotation_invariant=cfg.rotation_invariant, mirror_invariant=cfg.mirror_invariant, **common)
     elif int(cfg.feature_dim) > 0:
         model = _hierarchical(cfg, common)
     else:
@@ -209,6 +210,7 @@ def build_autoencoder(cfg: ModelConfig, kind: str) -> VAE:
             encoder = _tanh_mean(encoder, cfg.prior_m)
         model = DoublePeakVAE(encoder, decoder, prior_loss=cfg.prior_loss, prior_m=cfg.prior_m,
                               prior_s=cfg.prior_s, rotation_invariant=cfg.rotation_invariant,
+                              mirror_invariant=cfg.mirror_invariant,
                               name="double_peak_vae", **common)
     model.build((None, *cfg.input_shape))
     return model

@@ -148,6 +148,9 @@ class ModelConfig:
             stamp (Deep-HiTS cyclic pooling, seed 003), so latents and clusters ignore
             orientation; the reconstruction term marginalises the orientation. Square
             stamps only.
+        mirror_invariant: with ``rotation_invariant``, the encoder also pools the 4
+            rotations of the stamp's mirror image (8 copies, the symmetries of the square;
+            twice the encoder's cost), so latents and clusters ignore handedness too.
         components_per_cluster: m diagonal Gaussians per cluster (over-clustering then
             merging): the prior has K x m components and gamma of a cluster is the sum over
             its components, so clusters that are not Gaussian in latent space keep their shape.
@@ -192,6 +195,7 @@ class ModelConfig:
     gamma_scaling: bool = False
     mc_samples: int = 0
     rotation_invariant: bool = False
+    mirror_invariant: bool = False
     components_per_cluster: int = 1
     n_classes: int = 2
     dense_units: list = field(default_factory=lambda: [64, 64])
@@ -247,6 +251,9 @@ class ModelConfig:
         _check_seed(self.seed, "model.seed")
         if not 0.0 <= float(self.dropout) < 1.0 or float(self.l2) < 0 or float(self.leaky_slope) < 0:
             raise ConfigError("model.dropout must be in [0, 1), model.l2 and model.leaky_slope >= 0")
+        if self.mirror_invariant and not self.rotation_invariant:
+            raise ConfigError("model.mirror_invariant pools the mirrored copies of a rotation-invariant encoder: "
+                              "set model.rotation_invariant: true too, or mirror_invariant: false")
         if self.input_shape is not None:
             try:
                 shape = tuple(int(s) for s in self.input_shape)
@@ -259,7 +266,8 @@ class ModelConfig:
             self.input_shape = shape
             if self.rotation_invariant and shape[0] != shape[1]:
                 raise ConfigError(f"model.rotation_invariant needs square stamps, got {shape[0]}x{shape[1]}: "
-                                  "crop them (data.crop) or set rotation_invariant: false")
+                                  "crop them (data.crop) or set rotation_invariant: false"
+                                  + (" and mirror_invariant: false" if self.mirror_invariant else ""))
         return self
 
 

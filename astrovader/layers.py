@@ -21,7 +21,7 @@ from keras import layers, ops
 from astrovader.errors import DataError
 
 __all__ = ["Sampling", "GaussianMixturePrior", "ClusterProbabilities", "DecoderVariance",
-           "RotationStack", "CyclicPooling", "FusedBatchNormalization", "rot90"]
+           "RotationStack", "CyclicPooling", "FusedBatchNormalization", "rot90", "dihedral_copies"]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -268,38 +268,69 @@ def rot90(x, k: int):
     return ops.flip(x, axis=1) if k == 1 else ops.flip(x, axis=2)
 
 
+def dihedral_copies(x, mirror: bool = False) -> list:
+    """The 4 rot90 copies of a batch of stamps (Deep-HiTS, seed 003); with ``mirror`` also the 4
+    of its left-right mirror image: the 8 symmetries of the square (the dihedral group D4)."""
+    copies = [rot90(x, k) for k in range(4)]
+    if mirror:
+        mirrored = ops.flip(x, axis=2)
+        copies += [rot90(mirrored, k) for k in range(4)]
+    return copies
+
+
+class _Symmetries(layers.Layer):
+    """Base of the two halves of cyclic pooling: how many copies of each stamp there are."""
+
+    def __init__(self, mirror: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.mirror = bool(mirror)
+
+    @property
+    def copies(self) -> int:
+        return 8 if self.mirror else 4
+
+    def get_config(self):
+        return {**super().get_config(), "mirror": self.mirror}
+
+
 @keras.saving.register_keras_serializable(package="astrovader")
-class RotationStack(layers.Layer):
+class RotationStack(_Symmetries):
     """Stack the 4 rot90 copies of a batch along the batch axis: (B, H, W, C) -> (4B, H, W, C).
 
     The first half of Deep-HiTS' cyclic pooling (seed 003, Cabrera-Vives et al. 2017):
     every copy goes through the same convolutions; :class:`CyclicPooling` then averages
     the 4 feature vectors of each stamp, so the result is exactly invariant to rotating
     the input by multiples of 90 degrees. Stamps must be square.
+
+    Args:
+        mirror: also stack the 4 rotations of the mirrored stamp (8 copies, (8B, H, W, C)):
+            pooled by ``CyclicPooling(mirror=True)`` the result is invariant to every
+            rotation and reflection of the square (handedness is not morphology either).
     """
 
     def call(self, x):
         if x.shape[1] is not None and x.shape[1] != x.shape[2]:
             raise DataError(f"rotation invariance needs square stamps, got {x.shape[1]}x{x.shape[2]}: "
                             "crop them (data.crop) or set model.rotation_invariant: false")
-        return ops.concatenate([rot90(x, k) for k in range(4)], axis=0)
+        return ops.concatenate(dihedral_copies(x, self.mirror), axis=0)
 
     def compute_output_shape(self, input_shape):
         b = input_shape[0]
-        return (None if b is None else 4 * b, *input_shape[1:])
+        return (None if b is None else self.copies * b, *input_shape[1:])
 
 
 @keras.saving.register_keras_serializable(package="astrovader")
-class CyclicPooling(layers.Layer):
-    """Average the features of the 4 rotated copies: (4B, F...) -> (B, F...) (seed 003, cyclic avg. pool)."""
+class CyclicPooling(_Symmetries):
+    """Average the features of the 4 (``mirror``: 8) copies stacked by :class:`RotationStack`:
+    (4B, F...) -> (B, F...) (seed 003, cyclic average pooling)."""
 
     def call(self, h):
-        a, b, c, d = ops.split(h, 4, axis=0)  # works with unknown (retraced) feature shapes
-        return (a + b + c + d) / 4.0
+        parts = ops.split(h, self.copies, axis=0)  # works with unknown (retraced) feature shapes
+        return sum(parts[1:], parts[0]) / float(self.copies)
 
     def compute_output_shape(self, input_shape):
         b = input_shape[0]
-        return (None if b is None else b // 4, *input_shape[1:])
+        return (None if b is None else b // self.copies, *input_shape[1:])
 
 
 @keras.saving.register_keras_serializable(package="astrovader")

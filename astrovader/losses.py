@@ -77,25 +77,28 @@ def reconstruction_loss(kind: str, x, x_hat, log_var=None):
     raise ConfigError(f"model.reconstruction={kind!r}: choose mse, bce or gaussian")
 
 
-def orientation_marginal_reconstruction(kind: str, x, x_hat, log_var=None):
+def orientation_marginal_reconstruction(kind: str, x, x_hat, log_var=None, mirror: bool = False):
     """Reconstruction term with the stamp's 90-degree orientation marginalised out.
 
     For a rotation-invariant encoder (Deep-HiTS cyclic pooling, seed 003) the latent code
     cannot say which of the 4 rot90 orientations a stamp had, so the decoder draws it in
-    one of them and the likelihood averages over the 4 (a uniform nuisance variable):
+    one of them and the likelihood averages over the 4 (a uniform nuisance variable);
+    ``mirror=True`` (a mirror-invariant encoder) averages over the 8 rotations and
+    reflections R_r:
 
     Mathematical details::
 
-        -log p(x | z) = -log (1/4) sum_r p(R_r x | z)
-                      = -logsumexp_r [ -recon(R_r x, x_hat) ] + log 4
+        -log p(x | z) = -log (1/R) sum_r p(R_r x | z)
+                      = -logsumexp_r [ -recon(R_r x, x_hat) ] + log R,    R = 4 or 8
 
-    which is never larger than the plain term (r = 0) plus log 4, and is computed in log
+    which is never larger than the plain term (r = 0) plus log R, and is computed in log
     space. Square stamps only.
     """
-    from astrovader.layers import rot90
+    from astrovader.layers import dihedral_copies
 
-    terms = ops.stack([reconstruction_loss(kind, rot90(x, k), x_hat, log_var) for k in range(4)], axis=-1)
-    return -ops.logsumexp(-terms, axis=-1) + float(np.log(4.0))
+    copies = dihedral_copies(x, mirror)
+    terms = ops.stack([reconstruction_loss(kind, c, x_hat, log_var) for c in copies], axis=-1)
+    return -ops.logsumexp(-terms, axis=-1) + float(np.log(len(copies)))
 
 
 def unit_gaussian_kl(z_mean, z_log_var):

@@ -61,11 +61,13 @@ class VAE(keras.Model):
         rotation_invariant: the encoder is rot90-invariant (cyclic pooling), so the
             reconstruction term marginalises the orientation
             (:func:`~astrovader.losses.orientation_marginal_reconstruction`).
+        mirror_invariant: the encoder also pools the mirrored copies, so the
+            reconstruction term marginalises the 8 rotations and reflections.
     """
 
     def __init__(self, encoder, decoder, variance_head=None, reconstruction: str = "mse",
                  beta: float = 1.0, seed: int | None = None, model_config: dict | None = None,
-                 rotation_invariant: bool = False, **kwargs):
+                 rotation_invariant: bool = False, mirror_invariant: bool = False, **kwargs):
         super().__init__(**kwargs)
         if variance_head is not None and reconstruction != "gaussian":
             reconstruction = "gaussian"
@@ -80,6 +82,7 @@ class VAE(keras.Model):
         self.seed = seed
         self.model_config = dict(model_config or {})
         self.rotation_invariant = bool(rotation_invariant)
+        self.mirror_invariant = bool(mirror_invariant) and self.rotation_invariant
         self.sample_without_kl = False  # set by the classic recipe for `train.pretrain: noisy_ae`
         self.sampling = Sampling(seed=seed, name="sampling", dtype="float32")  # float32 under mixed precision
         self.unit_kl_weight = self.add_weight(
@@ -143,9 +146,9 @@ class VAE(keras.Model):
         z = sampled if self.sample_without_kl else ops.where(stochastic, sampled, z_mean)
         x_hat = ops.cast(self.decoder(z, training=training), "float32")
         log_var = ops.cast(self.variance_head(z), "float32") if self.variance_head is not None else None
-        recon_fn = (losses.orientation_marginal_reconstruction if self.rotation_invariant
-                    else losses.reconstruction_loss)
-        recon = recon_fn(self.reconstruction, x, x_hat, log_var)
+        recon = (losses.orientation_marginal_reconstruction(self.reconstruction, x, x_hat, log_var,
+                                                            mirror=self.mirror_invariant)
+                 if self.rotation_invariant else losses.reconstruction_loss(self.reconstruction, x, x_hat, log_var))
         kl_unit, kl_gmm = self._kl_terms(z, z_mean, z_log_var, anchor)
         total = recon + self.unit_kl_weight * kl_unit + self.gmm_kl_weight * kl_gmm
         elbo = -(recon + self._elbo_kl(kl_unit, kl_gmm))
@@ -307,6 +310,7 @@ class VAE(keras.Model):
             "seed": self.seed,
             "model_config": self.model_config,
             "rotation_invariant": self.rotation_invariant,
+            "mirror_invariant": self.mirror_invariant,
         }
 
     @classmethod
@@ -504,6 +508,7 @@ def build_model(cfg: ModelConfig, kind: str = "vade") -> VAE:
         seed=cfg.seed,
         model_config=_config_dict(cfg),
         rotation_invariant=cfg.rotation_invariant,
+        mirror_invariant=cfg.mirror_invariant,
     )
     if kind == "vae":
         model = VAE(encoder, decoder, name="vae", **common)

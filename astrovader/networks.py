@@ -21,7 +21,8 @@ x -> ``[z_mean, z_log_var]``, the decoder z -> x_hat (linear output unless
 With ``model.rotation_invariant`` every encoder runs the 4 rot90 copies of a stamp through
 its shared layers and averages their features before the latent heads (Deep-HiTS cyclic
 pooling, seed 003), so the latent code -- and the clusters -- do not depend on the
-stamp's orientation (seed 004 sec. 5.2 found its clusters split by orientation).
+stamp's orientation (seed 004 sec. 5.2 found its clusters split by orientation); with
+``model.mirror_invariant`` also the 4 rotations of its mirror image (8 copies).
 """
 
 from __future__ import annotations
@@ -85,12 +86,12 @@ def _latent_heads(h, cfg, init):
 
 def _stack(x_in, cfg):
     """The encoder's input, stacked with its rotated copies when rotation invariant."""
-    return RotationStack(name="rotation_stack")(x_in) if cfg.rotation_invariant else x_in
+    return RotationStack(mirror=cfg.mirror_invariant, name="rotation_stack")(x_in) if cfg.rotation_invariant else x_in
 
 
 def _pool(h, cfg):
     """Average the features of the rotated copies (identity unless rotation invariant)."""
-    return CyclicPooling(name="cyclic_pooling")(h) if cfg.rotation_invariant else h
+    return CyclicPooling(mirror=cfg.mirror_invariant, name="cyclic_pooling")(h) if cfg.rotation_invariant else h
 
 
 def _final(x, shape, cfg, init, name="x_hat"):

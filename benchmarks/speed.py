@@ -80,8 +80,9 @@ def layer_specs(model) -> list[dict[str, Any]]:
     """The matmul/convolution layers of a model's networks with their shapes and forward FLOPs per sample.
 
     A rotation-invariant encoder (seed 003 cyclic pooling) runs the layers between its
-    ``RotationStack`` and ``CyclicPooling`` on the 4 rotated copies of every stamp: those
-    layers carry ``copies: 4`` and 4x the FLOPs, and the roof times them at 4x the batch.
+    ``RotationStack`` and ``CyclicPooling`` on the 4 rotated copies of every stamp (8 when
+    mirror invariant): those layers carry ``copies: 4`` (8) and as many times the FLOPs, and
+    the roof times them at that multiple of the batch.
     The encoder's first layer reads the stamps, whose gradient training never computes:
     it carries ``input_grad: False`` (its backward pass is dL/dw only).
     """
@@ -97,7 +98,7 @@ def layer_specs(model) -> list[dict[str, Any]]:
         copies = 1
         for layer in net._flatten_layers(include_self=False, recursive=True):  # in graph order
             if isinstance(layer, RotationStack):
-                copies = 4
+                copies = layer.copies
             elif isinstance(layer, CyclicPooling):
                 copies = 1
             elif isinstance(layer, keras.layers.Dense):

@@ -50,6 +50,13 @@ def same_stamps(clustering: dict, ceiling: dict) -> bool:
             and list(d.get("class_counts") or []) == list(c.get("class_counts") or [None]))
 
 
+def _invariance(m: dict) -> str:
+    """The encoder's invariances, as the configuration line names them."""
+    if not m.get("rotation_invariant"):
+        return ""
+    return "rotation- and mirror-invariant encoder, " if m.get("mirror_invariant") else "rotation-invariant encoder, "
+
+
 def _cfg_line(data) -> str:
     c = data.get("config", {})
     t, m = c.get("train", {}), c.get("model", {})
@@ -75,7 +82,7 @@ def _cfg_line(data) -> str:
     return (f"Data `{d.get('spec')}` N = {d.get('n')} {tuple(d.get('shape', []))}{origin}; "
             f"{m.get('architecture')} VaDE (J = {m.get('latent_dim')}, AR "
             f"{'on' if m.get('decoder_variance') else 'off'}, "
-            f"{'rotation-invariant encoder, ' if m.get('rotation_invariant') else ''}"
+            f"{_invariance(m)}"
             f"{f'{per} Gaussians per cluster, ' if per > 1 else ''}"
             f"{'augmentation ' + ' + '.join(augment) + ', ' if augment else ''}γ from L = {m.get('mc_samples')} "
             f"z-samples{' (0 = posterior mean)' if m.get('mc_samples') == 0 else ''}), recipe `{t.get('recipe')}` ({sched}, "
@@ -454,7 +461,8 @@ def render_clustering(name: str, data: dict[str, Any]) -> list[str]:
            f"seeds {data.get('seeds')}; score `{key}`. Rows marked [same AE] cluster the VaDE run's own "
            "pretrained codes (its initialisation), so VaDE minus them is what the VaDE phase adds."
            + (" Rows marked [same run] score the trained VaDE itself another way (γ at the posterior mean "
-              "instead of L samples)." if any(r["method"].endswith(_OWN[1]) for r in data["runs"]) else ""), "",
+              "instead of L samples)." if any(r["method"].endswith(_OWN[1]) for r in data["runs"]) else "")
+           + (f" {data['note']}" if data.get("note") else ""), "",
            "| method | ACC Hungarian | ACC majority (eq. 9) | NMI | ARI | seconds | seeds | NaN |",
            "|---|---|---|---|---|---|---|---|"]
     for m, rs in _group(data["runs"], "method").items():

@@ -61,6 +61,11 @@ def test_clustering_results_render_with_verdicts(tmp_path):
     assert "best baseline (pca+gmm 0.590) + 0.35: **no**" in md
     assert "seeds at or below the best baseline: 0 of 2" in md
     assert "supervised ceiling" not in md  # no ceiling_mnist5k.json: no ceiling line
+    data["note"] = "VaDE rows rerun on another machine."  # a merged file says where its rows come from
+    (tmp_path / "clustering_mnist5k.json").write_text(json.dumps(data))
+    md = C.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
+    assert "instead of L samples). VaDE rows rerun on another machine.\n" in md
+    del data["note"]
 
     ceiling = {"experiment": "ceiling_mnist5k", "set": "mnist5k", "preset": "mnist-vade",
                "data": {"spec": "builtin:mnist5k", "n": 10, "n_fresh": 100, "fresh_seed": 101, "scaling": "none",
@@ -205,3 +210,15 @@ def test_explicit_phase_lengths_switch_off_the_presets_minimum_updates():
     assert quality._shorten(demo, Namespace(**flags)).train.schedule_updates == 500  # no flag: the preset's
     t = quality._shorten(demo, Namespace(**{**flags, "gamma_epochs": 1})).train
     assert t.schedule_updates == 0 and t.resolve_updates(1).total_epochs() == 1 + 2 * (3 + 4)
+
+
+def test_plain_baseline_network_drops_every_invariance():
+    from astrovader.config import load_preset
+
+    cfg = load_preset("galaxies")
+    assert cfg.model.rotation_invariant and cfg.model.mirror_invariant
+    plain = quality._plain(cfg)
+    plain.model.input_shape = (32, 32, 1)
+    plain.validate()  # a mirror-invariant encoder without rotations would be refused
+    assert not plain.model.rotation_invariant and not plain.model.mirror_invariant
+    assert not (plain.data.flips or plain.data.rotate or plain.data.shift)

@@ -78,3 +78,65 @@ def test_layers_roundtrip(tmp_path):
     loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
     x = RNG.normal(size=(2, 4, 4, 1)).astype("float32")
     np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+
+
+def _symmetries(x):
+    """The 8 rotations and reflections of (B, H, W, C) stamps, in NumPy."""
+    return [np.rot90(s, k, axes=(1, 2)).copy() for s in (x, x[:, :, ::-1]) for k in range(4)]
+
+
+@pytest.mark.parametrize("arch,extra", [("hits", {"batch_norm": True}), ("mlp", {})])
+def test_mirror_invariant_encoder_gives_the_same_latent_for_the_eight_symmetries(arch, extra):
+    model = build_model(_cfg(arch, mirror_invariant=True, **extra))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    x = RNG.normal(size=(6, *model.input_shape_)).astype("float32")
+    model.fit(x, batch_size=6, epochs=1, verbose=0)
+    mu0, lv0 = model.encode(x)
+    for s in _symmetries(x)[1:]:
+        mu, lv = model.encode(s)
+        np.testing.assert_allclose(mu, mu0, atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(lv, lv0, atol=1e-5, rtol=1e-5)
+    # the rotation-only encoder is not invariant to the mirror image (the control)
+    plain = build_model(_cfg(arch, **extra))
+    assert not np.allclose(plain.encode(x)[0], plain.encode(x[:, :, ::-1].copy())[0], atol=1e-3)
+
+
+def test_mirror_stack_and_pool_layers():
+    x = RNG.normal(size=(3, 4, 4, 1)).astype("float32")
+    stacked = np.asarray(RotationStack(mirror=True)(x))
+    assert stacked.shape == (24, 4, 4, 1)
+    np.testing.assert_array_equal(stacked.reshape(8, 3, 4, 4, 1), np.stack(_symmetries(x)))
+    h = RNG.normal(size=(24, 5)).astype("float32")
+    np.testing.assert_allclose(np.asarray(CyclicPooling(mirror=True)(h)), h.reshape(8, 3, 5).mean(0), rtol=1e-6)
+
+
+def test_mirror_marginal_reconstruction_matches_numpy():
+    x = RNG.uniform(size=(4, 5, 5, 1)).astype("float32")
+    x_hat = x[:, ::-1].copy() + 0.05 * RNG.normal(size=x.shape).astype("float32")  # drawn upside down
+    got = np.asarray(losses.orientation_marginal_reconstruction("mse", x, x_hat, mirror=True))
+    terms = np.stack([((s - x_hat) ** 2).reshape(4, -1).sum(1) for s in _symmetries(x)], -1).astype("float64")
+    np.testing.assert_allclose(got, -np.log(np.mean(np.exp(-terms), axis=-1)), rtol=1e-5)
+    # a vertical flip is no rotation: only the mirror-marginal term finds it
+    assert np.all(got < np.asarray(losses.orientation_marginal_reconstruction("mse", x, x_hat)))
+
+
+def test_mirror_invariance_needs_rotation_invariance():
+    with pytest.raises(ConfigError, match="rotation_invariant: true"):
+        ModelConfig(architecture="hits", rotation_invariant=False, mirror_invariant=True).validate()
+
+
+def test_mirror_layers_and_model_roundtrip(tmp_path):
+    inp = keras.Input((4, 4, 1))
+    out = CyclicPooling(mirror=True)(keras.layers.Flatten()(RotationStack(mirror=True)(inp)))
+    model = keras.Model(inp, out)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert loaded.layers[1].mirror and loaded.layers[-1].copies == 8
+    x = RNG.normal(size=(2, 4, 4, 1)).astype("float32")
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    vade = build_model(_cfg("hits", mirror_invariant=True))
+    vade.save(tmp_path / "v.keras")
+    again = keras.models.load_model(tmp_path / "v.keras", safe_mode=True)
+    assert again.mirror_invariant
+    stamps = RNG.normal(size=(2, 11, 11, 1)).astype("float32")
+    np.testing.assert_allclose(again.encode(stamps)[0], vade.encode(stamps)[0], rtol=1e-6, atol=1e-6)

@@ -56,6 +56,8 @@ def test_rotation_invariant_encoder_counts_its_four_copies():
         four = a["name"].startswith("enc_conv")
         assert a["copies"] == (4 if four else 1) and b["copies"] == 1
         assert a["flops"] == (4 if four else 1) * b["flops"]
+    mirror = speed.layer_specs(_model("demo", (12, 12, 1), rotation_invariant=True, mirror_invariant=True))
+    assert [a["copies"] for a in mirror] == [2 * a["copies"] if a["copies"] == 4 else 1 for a in inv]
 
 
 def test_speed_tables(tmp_path):
