@@ -166,7 +166,8 @@ def render_galaxies(name: str, data: dict[str, Any]) -> list[str]:
 
 def render_speed(name: str, data: dict[str, Any]) -> list[str]:
     env = data.get("environment", {})
-    head = (f"Environment: {env.get('cpu_count')} CPU cores{' of ' + env['cpu'] if env.get('cpu') else ''}, TF {env.get('tensorflow')}; wall time {_wall(data)}; "
+    cpu = f" of {env['cpu']}" if env.get("cpu") else ""
+    head = (f"Environment: {env.get('cpu_count')} CPU cores{cpu}, TF {env.get('tensorflow')}; wall time {_wall(data)}; "
             f"load average at the end {data.get('load_average_end', '–')}." + (f" {data['note']}." if data.get("note") else ""))
     if data.get("experiment") == "speed_rss":
         out = [f"## {name}: predict memory vs catalogue size", "", head,
