@@ -66,6 +66,14 @@ def test_clustering_results_render_with_verdicts(tmp_path):
     md = C.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
     assert "instead of L samples). VaDE rows rerun on another machine.\n" in md
     del data["note"]
+    assert "invariant encoder" not in md
+    for model, words in [({"rotation_invariant": True}, "; mlp VaDE (J = 10, AR off, rotation-invariant encoder, "),
+                         ({"rotation_invariant": True, "mirror_invariant": True},
+                          "; mlp VaDE (J = 10, AR off, rotation- and mirror-invariant encoder, ")]:
+        data["config"]["model"] = {"architecture": "mlp", "latent_dim": 10, **model}
+        (tmp_path / "clustering_mnist5k.json").write_text(json.dumps(data))
+        assert words in C.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
+    data["config"]["model"] = {}
 
     ceiling = {"experiment": "ceiling_mnist5k", "set": "mnist5k", "preset": "mnist-vade",
                "data": {"spec": "builtin:mnist5k", "n": 10, "n_fresh": 100, "fresh_seed": 101, "scaling": "none",

@@ -140,3 +140,15 @@ def test_mirror_layers_and_model_roundtrip(tmp_path):
     assert again.mirror_invariant
     stamps = RNG.normal(size=(2, 11, 11, 1)).astype("float32")
     np.testing.assert_allclose(again.encode(stamps)[0], vade.encode(stamps)[0], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind,extra", [("ae", {}), ("vae", {"prior": "double_peak"}), ("vae", {"feature_dim": 4})])
+def test_autoencoder_models_carry_the_mirror_switch(kind, extra):
+    """AE and double-peak VAE marginalise the 8 copies; the hierarchical VAE's code AE has no invariance
+    (its features feed an MLP), so the switch must not make its inner config invalid."""
+    model = build_model(_cfg("mlp", mirror_invariant=True, **extra), kind)
+    hierarchical = "feature_dim" in extra
+    assert model.mirror_invariant is not hierarchical and model.rotation_invariant is not hierarchical
+    if not hierarchical:
+        x = RNG.normal(size=(3, 8, 8, 1)).astype("float32")
+        np.testing.assert_allclose(model.encode(x[:, :, ::-1].copy())[0], model.encode(x)[0], atol=1e-5)
