@@ -21,7 +21,8 @@ from keras import layers, ops
 from astrovader.errors import DataError
 
 __all__ = ["Sampling", "GaussianMixturePrior", "ClusterProbabilities", "DecoderVariance",
-           "RotationStack", "CyclicPooling", "FusedBatchNormalization", "rot90", "dihedral_copies"]
+           "RotationStack", "CyclicPooling", "FusedBatchNormalization", "Resize", "CenterCrop", "rot90",
+           "dihedral_copies"]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -346,14 +347,14 @@ class FusedBatchNormalization(layers.BatchNormalization):
     """
 
     def call(self, inputs, training=None, mask=None):
-        import tensorflow as tf
-
         axis = self.axis if isinstance(self.axis, int) else (self.axis[0] if len(self.axis) == 1 else None)
         fusable = (training and self.trainable and mask is None and not self.renorm and self.scale and self.center
                    and len(inputs.shape) == 4 and axis in (-1, 3) and inputs.dtype == "float32"
                    and keras.backend.backend() == "tensorflow")
         if not fusable:
             return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf  # only on the TensorFlow backend: the layer runs on any
+
         y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
             inputs, self.gamma, self.beta, epsilon=self.epsilon, data_format="NHWC", is_training=True)
         shape = tf.shape(inputs)
@@ -363,3 +364,48 @@ class FusedBatchNormalization(layers.BatchNormalization):
         self.moving_variance.assign(self.moving_variance * self.momentum
                                     + tf.stop_gradient(variance) * (1.0 - self.momentum))
         return y
+
+
+@keras.saving.register_keras_serializable(package="astrovader")
+class Resize(layers.Layer):
+    """Resize ``(batch, H, W, C)`` feature maps to ``(height, width)`` with ``keras.ops.image.resize``.
+
+    What ``keras.layers.Resizing`` computes, on every Keras backend: Keras' preprocessing
+    layers need TensorFlow installed, and the networks also run on JAX and PyTorch
+    (``benchmarks/speed_keras.py`` on GPUs TensorFlow cannot reach).
+    """
+
+    def __init__(self, height: int, width: int, interpolation: str = "bilinear", **kwargs):
+        super().__init__(**kwargs)
+        self.height, self.width, self.interpolation = int(height), int(width), str(interpolation)
+
+    def call(self, inputs):
+        return ops.cast(ops.image.resize(inputs, (self.height, self.width), interpolation=self.interpolation),
+                        inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width,
+                "interpolation": self.interpolation}
+
+
+@keras.saving.register_keras_serializable(package="astrovader")
+class CenterCrop(layers.Layer):
+    """The central ``(height, width)`` window of ``(batch, H, W, C)`` feature maps at least that large
+    (``keras.layers.CenterCrop`` on every backend; see :class:`Resize`)."""
+
+    def __init__(self, height: int, width: int, **kwargs):
+        super().__init__(**kwargs)
+        self.height, self.width = int(height), int(width)
+
+    def call(self, inputs):
+        top, left = (int(inputs.shape[1]) - self.height) // 2, (int(inputs.shape[2]) - self.width) // 2
+        return inputs[:, top:top + self.height, left:left + self.width, :]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width}

@@ -1,6 +1,7 @@
 """``VAE`` and ``VaDE`` Keras models with custom ``train_step``/``test_step``.
 
-The loss is assembled from :mod:`astrovader.losses`::
+The loss is assembled from :mod:`astrovader.losses` by the backend-agnostic mixins of
+:mod:`astrovader.objective`::
 
     loss = reconstruction + w_unit * KL(q(z|x) || N(0, I)) + w_gmm * KL_VaDE
 
@@ -24,11 +25,11 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from astrovader import losses
 from astrovader.config import ModelConfig
 from astrovader.errors import ConfigError, DataError
 from astrovader.layers import ClusterProbabilities, GaussianMixturePrior, Sampling
 from astrovader.networks import build_networks, build_variance_head
+from astrovader.objective import VAETerms, VaDETerms
 
 __all__ = ["VAE", "VaDE", "build_model"]
 
@@ -45,7 +46,7 @@ def _images(data):
 
 
 @keras.saving.register_keras_serializable(package="astrovader")
-class VAE(keras.Model):
+class VAE(VAETerms, keras.Model):
     """Variational autoencoder with a unit-Gaussian prior (seed 000 eq. 3, seed 001).
 
     Args:
@@ -121,43 +122,6 @@ class VAE(keras.Model):
     @property
     def metrics(self):
         return list(self._trackers.values())
-
-    # ------------------------------------------------------------------ loss
-    def _kl_terms(self, z, z_mean, z_log_var, anchor=None):
-        """Return (kl_unit, kl_gmm) per example; the VAE has no mixture term."""
-        kl_unit = losses.unit_gaussian_kl(z_mean, z_log_var)
-        return kl_unit, ops.zeros_like(kl_unit)
-
-    def compute_terms(self, x, training=False, anchor=None):
-        """All per-example loss terms for a batch ``x`` (dict of ``(batch,)`` tensors).
-
-        ``anchor`` (VaDE only): ``(batch, K)`` target responsibilities mixed into gamma
-        with the weight ``anchor_weight`` (see :meth:`VaDE._kl_terms`).
-        """
-        # under train.mixed_precision the networks compute in 16 bits; the sampling, the
-        # prior and every loss term stay float32
-        z_mean, z_log_var = (ops.cast(t, "float32") for t in self.encoder(x, training=training))
-        # with every KL weight at 0 (AE pretraining, beta = 0) the model is a plain autoencoder:
-        # z = mu. Sampling there lets Adam random-walk the unpenalised log-variance head to
-        # exp(36) within an epoch (a stamp scaling with small pixel values diverged to NaN).
-        # (`train.pretrain: noisy_ae` keeps sampling: sample_without_kl, set by the recipe)
-        stochastic = (self.unit_kl_weight + self.gmm_kl_weight) > 0.0
-        sampled = self.sampling([z_mean, z_log_var])
-        z = sampled if self.sample_without_kl else ops.where(stochastic, sampled, z_mean)
-        x_hat = ops.cast(self.decoder(z, training=training), "float32")
-        log_var = ops.cast(self.variance_head(z), "float32") if self.variance_head is not None else None
-        recon = (losses.orientation_marginal_reconstruction(self.reconstruction, x, x_hat, log_var,
-                                                            mirror=self.mirror_invariant)
-                 if self.rotation_invariant else losses.reconstruction_loss(self.reconstruction, x, x_hat, log_var))
-        kl_unit, kl_gmm = self._kl_terms(z, z_mean, z_log_var, anchor)
-        total = recon + self.unit_kl_weight * kl_unit + self.gmm_kl_weight * kl_gmm
-        elbo = -(recon + self._elbo_kl(kl_unit, kl_gmm))
-        dec_var = ops.exp(ops.reshape(log_var, (-1,))) if log_var is not None else ops.ones_like(recon)
-        return {"loss": total, "reconstruction": recon, "kl_unit": kl_unit, "kl_gmm": kl_gmm,
-                "elbo": elbo, "decoder_variance": dec_var}
-
-    def _elbo_kl(self, kl_unit, kl_gmm):
-        return kl_unit
 
     def _logs(self):
         logs = {m.name: m.result() for m in self.metrics}
@@ -324,7 +288,7 @@ class VAE(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="astrovader")
-class VaDE(VAE):
+class VaDE(VaDETerms, VAE):
     """Variational Deep Embedding: a VAE with a learnable Gaussian-mixture prior.
 
     Adds a :class:`~astrovader.layers.GaussianMixturePrior` (``self.prior``) and computes
@@ -362,13 +326,6 @@ class VaDE(VAE):
         """Mixture components: K clusters x ``components_per_cluster`` (over-clustering)."""
         return self.n_clusters * self.components_per_cluster
 
-    def _cluster_log_gamma(self, log_gamma):
-        """log p(cluster | z) ``(B, K)`` from log p(component | z) ``(B, K m)`` (logsumexp per cluster)."""
-        if self.components_per_cluster == 1:
-            return log_gamma
-        grouped = ops.reshape(log_gamma, (-1, self.n_clusters, self.components_per_cluster))
-        return ops.logsumexp(grouped, axis=-1)
-
     def cluster_weights(self) -> np.ndarray:
         """Cluster weights: pi summed over each cluster's components, ``(K,)``."""
         pi = np.asarray(self.prior.pi(), dtype="float64")
@@ -386,36 +343,6 @@ class VaDE(VAE):
     def cluster_log_vars(self) -> np.ndarray:
         """log sigma^2 of each cluster's heaviest component, ``(K, J)``."""
         return np.asarray(self.prior.log_vars)[self.main_components()]
-
-    def _kl_terms(self, z, z_mean, z_log_var, anchor=None):
-        """Unit and mixture KL; gamma is pulled towards ``anchor`` when one is given.
-
-        Mathematical details::
-
-            g = (1 - w) gamma(z) + w r,   w = anchor_weight, r = anchor responsibilities
-
-        so with w = 1 the mixture KL pulls each latent towards the components its
-        (unsupervised) initial cluster assigned it, making the latent clusters as
-        compact and separated as that clustering before gamma is set free (w = 0).
-        """
-        kl_unit = losses.unit_gaussian_kl(z_mean, z_log_var)
-        log_gamma = self.gamma_layer(self.prior(z), return_log=True)
-        if anchor is not None:
-            w = ops.clip(self.anchor_weight, 1e-12, 1.0 - 1e-7)
-            log_r = ops.log(ops.maximum(ops.cast(anchor, log_gamma.dtype), 1e-12))
-            if self.components_per_cluster > 1:  # a cluster's target shared as gamma within it
-                m = self.components_per_cluster
-                grouped = ops.reshape(log_gamma, (-1, self.n_clusters, m))
-                within = grouped - ops.logsumexp(grouped, axis=-1, keepdims=True)
-                log_r = ops.reshape(log_r[:, :, None] + within, (-1, self.n_clusters * m))
-            log_gamma = ops.logaddexp(ops.log(1.0 - w) + log_gamma, ops.log(w) + log_r)
-            log_gamma = log_gamma - ops.logsumexp(log_gamma, axis=-1, keepdims=True)
-        kl_gmm = losses.gmm_kl(z_mean, z_log_var, log_gamma, self.prior.means,
-                               self.prior.log_vars, self.prior.log_pi())
-        return kl_unit, kl_gmm
-
-    def _elbo_kl(self, kl_unit, kl_gmm):
-        return kl_gmm
 
     @tf.function(reduce_retracing=True)
     def _gamma_fn(self, x, eps):

@@ -36,7 +36,7 @@ from keras import layers
 
 from astrovader.config import ModelConfig
 from astrovader.errors import ConfigError
-from astrovader.layers import CyclicPooling, FusedBatchNormalization, RotationStack
+from astrovader.layers import CenterCrop, CyclicPooling, FusedBatchNormalization, Resize, RotationStack
 
 __all__ = ["build_networks", "build_variance_head", "fold_batch_norm"]
 
@@ -99,9 +99,9 @@ def _final(x, shape, cfg, init, name="x_hat"):
     h, w, c = shape
     if tuple(x.shape[1:3]) != (h, w):
         if x.shape[1] >= h and x.shape[2] >= w:
-            x = layers.CenterCrop(h, w, name="crop")(x)
+            x = CenterCrop(h, w, name="crop")(x)
         else:
-            x = layers.Resizing(h, w, interpolation="bilinear", name="resize_out")(x)
+            x = Resize(h, w, interpolation="bilinear", name="resize_out")(x)
     return layers.Conv2D(c, 3, padding="same", activation=cfg.output_activation,
                          kernel_initializer=init, name=name)(x)
 
@@ -176,7 +176,7 @@ def _hits(cfg: ModelConfig):
         g = _conv_bn(g, width, 1, cfg, init, f"dec_conv{i}")
         if i in (1, 3):
             th, tw = targets[(i - 1) // 2]
-            g = layers.Resizing(th, tw, interpolation="nearest", name=f"dec_resize{i}")(g)
+            g = Resize(th, tw, interpolation="nearest", name=f"dec_resize{i}")(g)
     decoder = keras.Model(z_in, _final(g, shape, cfg, init), name="decoder")
     return encoder, decoder
 

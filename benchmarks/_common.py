@@ -56,22 +56,26 @@ def cpu_model() -> str:
 
 
 def environment() -> dict[str, Any]:
-    """Versions and machine facts recorded with every result."""
+    """Versions and machine facts recorded with every result (TensorFlow's where it is installed:
+    ``benchmarks/speed_keras.py`` also runs on machines with only JAX or PyTorch)."""
     import keras
     import sklearn
-    import tensorflow as tf
 
-    return {
+    env = {
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
         "sklearn": sklearn.__version__,
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "cpu": cpu_model(),
-        "devices": [d.device_type for d in tf.config.list_physical_devices()],
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return env
+    return {**env, "tensorflow": tf.__version__, "devices": [d.device_type for d in tf.config.list_physical_devices()]}
 
 
 def peak_rss_mb() -> float:

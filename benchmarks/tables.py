@@ -233,6 +233,40 @@ def render_speed(name: str, data: dict[str, Any]) -> list[str]:
     return out
 
 
+def render_gpu_speed(name: str, data: dict[str, Any]) -> list[str]:
+    env = data.get("environment", {})
+    rows = [r for r in data.get("rows", []) if "error" not in r]
+    roofs = {r["precision"]: r["matmul_roof_tflops"] for r in rows}
+    out = [f"## {name}: train and predict throughput on {data.get('device', '?')}", "",
+           f"Keras {env.get('keras')} on the {data.get('keras_backend')} backend (Python {env.get('python')}), through "
+           "`benchmarks/speed_keras.py`: the presets' own networks and VaDE objective (`astrovader.objective`) "
+           "trained by `model.fit` with Adam, one XLA program per step; predict = mu, reconstruction, decoder "
+           "variance and gamma per stamp. Not astrovader's TensorFlow `train_step`: the device machine has no "
+           "TensorFlow. Wall time " + _wall(data) + (f". {data['note']}." if data.get("note") else "."), "",
+           "Matmul roof measured in the same run (8192^3 product): "
+           + ", ".join(f"{k} {v:.0f} TFLOP/s" for k, v in roofs.items())
+           + " (float32 products run as TF32 on the tensor cores, JAX's default precision).", "",
+           "| preset | precision | batch | input | MFLOP/sample (fwd) | train samples/s | train TFLOP/s (of roof) | "
+           "predict stamps/s (batch) | predict of roof | step overhead (ms, batch 1) | 100M stamps: predict | "
+           "100M stamps: one training epoch |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in data.get("rows", []):
+        if "error" in r:
+            out.append(f"| {r['preset']} | {r.get('precision', '')} | {r.get('batch_size', '')} | "
+                       f"not run: {r['error'][:120]} |||||||||")
+            continue
+        xla = "" if r.get("jit_compile", True) else ", no XLA"
+        dp = ", DataParallel" if r.get("data_parallel") else ""
+        out.append(f"| {r['preset']} | {r['precision']}{xla}{dp} | {r['batch_size']} | "
+                   f"{'x'.join(str(d) for d in r['input_shape'])} | {fmt(r['forward_mflops_per_sample'], 1)} | "
+                   f"{fmt(r['train_samples_per_s'], 0)} | {r['train_tflops']:.1f} ({r['train_fraction_of_matmul_roof']:.1%}) | "
+                   f"{fmt(r['predict_stamps_per_s'], 0)} ({r['predict_batch_size']}) | "
+                   f"{r['predict_fraction_of_matmul_roof']:.1%} | {fmt(r['step_overhead_ms'], 2)} | "
+                   f"{r['survey_hours_predict']:.2f} h | {r['survey_hours_one_epoch']:.2f} h |")
+    if data.get("not_measured"):
+        out += ["", f"Not measured: {data['not_measured']}."]
+    return out
+
+
 def _pct(v: float | None) -> str:
     return "–" if v is None else f"{v:.0%}"
 
@@ -483,6 +517,7 @@ RENDERERS = [
     ("transients", render_transients),
     ("galaxies", render_galaxies),
     ("speed", render_speed),
+    ("gpu_speed", render_gpu_speed),
     ("classifiers", render_classifiers),
     ("seed001", render_seed001),
     ("seed002", render_seed002),

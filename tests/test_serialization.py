@@ -7,8 +7,8 @@ import tensorflow as tf
 
 from astrovader.config import ModelConfig
 from astrovader.export import export_saved_model
-from astrovader.layers import (ClusterProbabilities, DecoderVariance, FusedBatchNormalization, GaussianMixturePrior,
-                               Sampling)
+from astrovader.layers import (CenterCrop, ClusterProbabilities, DecoderVariance, FusedBatchNormalization,
+                               GaussianMixturePrior, Resize, Sampling)
 from astrovader.models import VAE, VaDE, build_model
 
 RNG = np.random.default_rng(0)
@@ -63,6 +63,23 @@ def test_fused_batch_normalization_roundtrip(tmp_path):
     model.save(tmp_path / "again.keras")
     loaded = keras.models.load_model(tmp_path / "again.keras")
     np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("layer, reference", [
+    (Resize(11, 11, interpolation="nearest"), keras.layers.Resizing(11, 11, interpolation="nearest")),
+    (Resize(21, 21, interpolation="nearest"), keras.layers.Resizing(21, 21, interpolation="nearest")),
+    (Resize(9, 13), keras.layers.Resizing(9, 13, interpolation="bilinear")),
+    (CenterCrop(5, 4), keras.layers.CenterCrop(5, 4)),
+])
+def test_backend_agnostic_resize_and_crop_equal_keras_and_roundtrip(layer, reference, tmp_path):
+    """The networks' resize/crop layers (Keras' preprocessing layers need TensorFlow) compute
+    exactly what the Keras layers compute, and round-trip."""
+    x = RNG.normal(size=(3, 7, 6, 2)).astype("float32")
+    expected = np.asarray(reference(x))
+    assert expected.shape[1:3] == (layer.height, layer.width)
+    np.testing.assert_array_equal(np.asarray(layer(x)), expected)
+    model, loaded = _roundtrip_layer(layer, x, tmp_path)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), expected)
 
 
 @pytest.mark.parametrize("shape", [(8, 5, 5, 4), (8, 4)])  # the fused kernel (NHWC) and the Keras fallback
