@@ -258,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="every row with jit_compile=False (PyTorch: no torch.compile)")
     p.add_argument("--data-parallel", action="store_true",
                    help="also time the first preset under keras.distribution.DataParallel over every local device")
+    p.add_argument("--time-budget", type=float, default=None,
+                   help="start no new row after this many seconds (a device lease ends the run otherwise)")
     p.add_argument("--results-dir", type=Path, default=C.RESULTS_DIR)
     p.add_argument("--name", default=None, help="result name (default gpu_speed_<device>)")
     p.add_argument("--note", default="")
@@ -299,18 +301,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                "backend_version": getattr(__import__(backend), "__version__", ""),
                "note": args.note, "rows": [], "environment": C.environment(), "survey_stamps": SURVEY_STAMPS}
     roofs: dict[str, float] = {}
-    plan = []
-    for preset in presets:
-        for precision in precisions:
-            for bs in (args.batch_sizes or [None, 1024]):
-                plan.append(dict(preset=preset, precision=precision, batch_size=bs, jit=not args.no_jit))
-        if preset in no_jit:
-            plan.append(dict(preset=preset, precision="float32", jit=False))
+    # breadth first: every preset's first setting before any preset's second, so a run cut short by
+    # a device lease still covers every network
+    jit = not args.no_jit
+    settings = [dict(precision=p, batch_size=b, jit=jit) for b in (args.batch_sizes or [None, 1024]) for p in precisions]
+    plan = [dict(preset=preset, **st) for st in settings for preset in presets]
+    plan += [dict(preset=preset, precision="float32", jit=False) for preset in presets if preset in no_jit]
     if args.data_parallel and presets:
-        plan.append(dict(preset=presets[0], precision="float32", data_parallel=True, jit=not args.no_jit))
+        plan.append(dict(preset=presets[0], precision="float32", data_parallel=True, jit=jit))
     if args.quick:
         plan = plan[:1]
+    skipped = []
     for spec in plan:
+        if args.time_budget and time.perf_counter() - t0 > args.time_budget:
+            skipped.append(spec)
+            continue
         try:
             row = measure(**spec, **kw, roofs=roofs)
         except Exception as e:  # a row that fails (memory, a kernel missing) is recorded, not fatal
@@ -318,6 +323,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print(row)
         payload["rows"].append(row)
         payload["wall_seconds"] = time.perf_counter() - t0
+        C.save_json(name, payload, args.results_dir)
+    if skipped:
+        payload["not_measured"] = "over --time-budget: " + "; ".join(
+            " ".join(f"{k}={v}" for k, v in spec.items()) for spec in skipped)
+        print(payload["not_measured"])
         C.save_json(name, payload, args.results_dir)
     if not args.quick and args.results_dir == C.RESULTS_DIR:
         C.write_results_md()
