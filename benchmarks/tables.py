@@ -260,7 +260,7 @@ def render_gpu_speed(name: str, data: dict[str, Any]) -> list[str]:
                    f"{'x'.join(str(d) for d in r['input_shape'])} | {fmt(r['forward_mflops_per_sample'], 1)} | "
                    f"{fmt(r['train_samples_per_s'], 0)} | {r['train_tflops']:.1f} ({r['train_fraction_of_matmul_roof']:.1%}) | "
                    f"{fmt(r['predict_stamps_per_s'], 0)} ({r['predict_batch_size']}) | "
-                   f"{r['predict_fraction_of_matmul_roof']:.1%} | {fmt(r['step_overhead_ms'], 2)} | "
+                   f"{r['predict_fraction_of_matmul_roof']:.1%} | {fmt(r.get('step_overhead_ms'), 2)} | "
                    f"{r['survey_hours_predict']:.2f} h | {r['survey_hours_one_epoch']:.2f} h |")
     if data.get("not_measured"):
         out += ["", f"Not measured: {data['not_measured']}."]
