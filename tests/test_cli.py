@@ -164,13 +164,19 @@ def test_data_info_and_render(tmp_path, capsys):
     assert main(["data", "render", "nonsense", "--n", "3", "--out", str(tmp_path / "x.npz")]) == 2
 
 
-def test_demo_smoke(tmp_path, capsys):
+@pytest.mark.parametrize("clusters, score", [(2, "Hungarian"), (4, "majority, seed 000 eq. 9")])
+def test_demo_smoke(tmp_path, capsys, clusters, score):
+    """More clusters than classes: VaDE and PCA+GMM are compared by majority accuracy (seed 000 eq. 9)."""
     data = tiny_npz(tmp_path / "t.npz")
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--data", str(data), "--epochs", "1", "--batch-size", "40",
-                 "--latent-dim", "2", "--clusters", "2", "--verbose", "0"]) == 0
+                 "--latent-dim", "2", "--clusters", str(clusters), "--verbose", "0"]) == 0
     text = capsys.readouterr().out
-    assert "clustering accuracy" in text and "PCA+GMM" in text
+    metrics = json.loads((out / "metrics.json").read_text())
+    key = "acc_majority" if clusters > 2 else "acc_hungarian"
+    assert metrics["headline"] == key
+    assert f"clustering accuracy ({score}): VaDE {metrics['scores'][key]:.3f}" in text
+    assert f"vs PCA+GMM {metrics['baseline_pca_gmm'][key]:.3f}" in text
     for name in ("report.html", "metrics.json", "model.keras", "savedmodel/saved_model.pb"):
         assert (out / name).exists(), name
     assert any((out / "samples").glob("cluster01_*.png"))

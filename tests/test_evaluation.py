@@ -256,3 +256,11 @@ def test_evaluate_model_with_real_vade():
     assert out["latents"].shape == (30, 3) and out["mse"].shape == (30,)
     assert np.all((out["variance"] >= np.exp(-5) - 1e-6) & (out["variance"] <= 1 + 1e-6))
     assert 0.0 <= out["scores"]["acc_hungarian"] <= 1.0
+
+
+def test_headline_score_is_majority_only_with_more_clusters_than_classes():
+    from astrovader.evaluation import headline_score
+
+    assert headline_score(2, 2) == "acc_hungarian"
+    assert headline_score(3, 10) == "acc_hungarian"
+    assert headline_score(10, 2) == "acc_majority"  # seed 000: K = 10 clusters of real and bogus stamps

@@ -43,7 +43,8 @@ def run(args) -> int:
         if isinstance(v, (int, float)):
             print(f"{k:>22s}: {v:.4f}" if isinstance(v, float) else f"{k:>22s}: {v}")
     if "baseline_pca_gmm" in metrics:
-        print(f"{'PCA+GMM acc_hungarian':>22s}: {metrics['baseline_pca_gmm']['acc_hungarian']:.4f}")
+        key = metrics.get("headline", "acc_hungarian")
+        print(f"{'PCA+GMM ' + key:>22s}: {metrics['baseline_pca_gmm'][key]:.4f}")
     print(f"metrics: {rd.metrics}")
     print(f"report:  {rd.report}")
     return 0
