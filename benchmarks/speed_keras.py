@@ -25,9 +25,10 @@ data parallelism is ``keras.distribution.DataParallel`` here (``--data-parallel`
 Every figure comes with the FLOPs per sample counted from the layer shapes
 (:func:`benchmarks.speed.layer_specs`; training = forward + both backward products) and the
 achieved rate as a fraction of the device's dense-matmul roof measured in the same run, in the
-same precision (an 8192^2 x 8192 product): on a GPU these networks are far too small to fill it,
-and the fraction says by how much. Per-step overhead is the time of a step on a batch of one, measured
-on each preset's first row only (another compiled step per row costs a GPU lease more than it tells).
+same precision (an 8192^2 x 8192 product; 2048 on a CPU): on a GPU these networks are far too
+small to fill it, and the fraction says by how much. Per-step overhead is the time of a step on
+a batch of one, measured on each preset's first row only (another compiled step per row costs a
+GPU lease more than it tells).
 Rows are written to the JSON as they finish, so a run stopped early keeps what it measured.
 
 ``python -m benchmarks.speed_keras --quick`` is the smoke test (tiny counts, any backend).
@@ -120,9 +121,12 @@ def _wait(t) -> float:
     return float(ops.convert_to_numpy(ops.sum(ops.cast(t, "float32"))))
 
 
-def matmul_roof(dtype: str, n: int = 8192, seconds: float = 1.0) -> float:
-    """FLOP/s of the best of repeated ``n x n @ n x n`` products in ``dtype`` on the default device."""
+def matmul_roof(dtype: str, n: int | None = None, seconds: float = 1.0) -> float:
+    """FLOP/s of the best of repeated ``n x n @ n x n`` products in ``dtype`` on the default device
+    (n = 8192 on an accelerator, 2048 on a CPU, where one 8192 product takes seconds)."""
     from keras import ops
+
+    n = int(n or (2048 if device_name().startswith("cpu") else 8192))
 
     rng = np.random.default_rng(0)
     a = ops.cast(ops.convert_to_tensor(rng.standard_normal((n, n)).astype("float32")), dtype)
