@@ -594,8 +594,8 @@ def evaluate_run(run: Run | str | os.PathLike, data: str | None = None, n: int |
             pi = None
         if y is not None and is_vade:  # the accuracy this clustering is judged by (and the CLIs print)
             metrics["headline"] = headline_score(cfg.model.n_clusters, len(np.unique(y)))
-        if baseline and y is not None and is_vade:
-            metrics["baseline_pca_gmm"] = _baseline(x, y, cfg.model.n_clusters, cfg.model.latent_dim, seed)
+            if baseline:
+                metrics["baseline_pca_gmm"] = _baseline(x, y, cfg.model.n_clusters, cfg.model.latent_dim, seed)
         samples = protos = None
         if is_vade and n_samples > 0:
             samples = np.stack([model.sample(n_samples, cluster=k, seed=seed + k) for k in range(model.n_clusters)])

@@ -198,7 +198,7 @@ def measure(preset: str, precision: str = "float32", batch_size: int | None = No
             model.fit(one, batch_size=1, epochs=1, verbose=0, shuffle=False)
             overhead_ms = (time.perf_counter() - t1) / len(one) * 1e3
         predict_rate = _predict_rate(model, xp, predict_batch)
-        dtype = {"float32": "float32", "bf16": "bfloat16", "fp16": "float16"}[precision]
+        dtype = keras.DTypePolicy(policy).compute_dtype  # the precision the networks' products run in
         roofs = {} if roofs is None else roofs
         if dtype not in roofs:
             roofs[dtype] = matmul_roof(dtype)
