@@ -27,6 +27,12 @@ RESULTS_MD = HERE / "RESULTS.md"
 CPUINFO = Path("/proc/cpuinfo")
 
 
+def str_list(text: str) -> list[str]:
+    """argparse type: comma-separated names (``"demo,mnist-vade"``), blanks dropped. argparse applies
+    it to a string default too."""
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 def int_list(text: str) -> list[int]:
     """argparse type: comma-separated integers (``"0,1,2"``)."""
     try:

@@ -591,12 +591,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Clustering-quality benchmarks (seed 000 Table I, seed 004 sec. 4.1); "
         "writes benchmarks/results/<name>.json and regenerates benchmarks/RESULTS.md.",
     )
-    p.add_argument("--experiments", default="clustering_mnist5k",
+    p.add_argument("--experiments", type=C.str_list, default="clustering_mnist5k",
                    help=f"comma-separated experiments: {', '.join(EXPERIMENTS)} (default clustering_mnist5k)")
-    p.add_argument("--methods", default=None,
+    p.add_argument("--methods", type=C.str_list, default=None,
                    help=f"clustering_*: comma-separated methods to run ({', '.join(CLUSTERING_METHODS)}; "
                    "default all); rows of the others are kept from an existing result file")
-    p.add_argument("--parts", default=",".join(TRANSIENT_PARTS),
+    p.add_argument("--parts", type=C.str_list, default=",".join(TRANSIENT_PARTS),
                    help=f"transients parts to run: {', '.join(TRANSIENT_PARTS)} (default all)")
     p.add_argument("--seeds", type=C.int_list, default=[0, 1, 2, 3, 4],
                    help="comma-separated seeds; one training run per seed (default 0,1,2,3,4)")
@@ -634,10 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    args.experiments = [e.strip() for e in args.experiments.split(",") if e.strip()]
-    args.parts = [e.strip() for e in args.parts.split(",") if e.strip()]
     if args.methods:
-        args.methods = [e.strip() for e in args.methods.split(",") if e.strip()]
         bad = [m for m in args.methods if m not in CLUSTERING_METHODS]
         if bad:
             print(f"error: unknown method(s) {bad}; choose from {', '.join(CLUSTERING_METHODS)}", file=sys.stderr)

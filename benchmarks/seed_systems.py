@@ -234,7 +234,7 @@ def run_segmentation(args) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.seed_systems", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--experiments", default=",".join(EXPERIMENTS),
+    p.add_argument("--experiments", type=C.str_list, default=",".join(EXPERIMENTS),
                    help=f"comma-separated experiments: {', '.join(EXPERIMENTS)} (default: all)")
     p.add_argument("--seeds", type=C.int_list, default=[0, 1, 2, 3, 4], help="training seeds (default: 0,1,2,3,4)")
     p.add_argument("--epochs", type=int, default=20, help="epochs per model (default: %(default)s)")
@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    names = [e.strip() for e in args.experiments.split(",") if e.strip()]
+    names = args.experiments
     bad = [e for e in names if e not in EXPERIMENTS]
     if bad:
         print(f"error: unknown experiment(s) {', '.join(bad)}; choose from {', '.join(EXPERIMENTS)}", file=sys.stderr)

@@ -491,9 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run, per-step overhead, input pipeline, peak RSS; writes benchmarks/results/speed.json and "
         "regenerates benchmarks/RESULTS.md. With --rss: predict's peak memory at 10k/100k/1M stamps.",
     )
-    p.add_argument("--presets", default="mnist-vade,demo,hits-vade-ar",
+    p.add_argument("--presets", type=C.str_list, default="mnist-vade,demo,hits-vade-ar",
                    help="comma-separated presets (default mnist-vade,demo,hits-vade-ar)")
-    p.add_argument("--variants", default=",".join(VARIANTS),
+    p.add_argument("--variants", type=C.str_list, default=",".join(VARIANTS),
                    help=f"comma-separated training variants among {', '.join(VARIANTS)} (default: all)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="training batch size (default: 100 for mnist-vade as in VaDE, else the preset's)")
@@ -538,8 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             payload["rss_growth_last_vs_previous"] = base[sizes[-1]] / base[sizes[-2]] - 1.0
         name = args.name or ("quick_speed_rss" if args.quick else "speed_rss")
     else:
-        presets = [p.strip() for p in args.presets.split(",") if p.strip()]
-        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+        presets, variants = args.presets, args.variants
         unknown = [v for v in variants if v not in VARIANTS]
         if unknown:
             raise SystemExit(f"--variants: unknown {unknown}; choose among {', '.join(VARIANTS)}")

@@ -250,15 +250,15 @@ def device_name() -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.speed_keras",
                                 description=__doc__.split("\n\n")[0])
-    p.add_argument("--presets", default="mnist-vade,demo,hits-vade-ar,astrovader")
-    p.add_argument("--precisions", default="float32,bf16,fp16", help=f"among {', '.join(PRECISIONS)}")
+    p.add_argument("--presets", type=C.str_list, default="mnist-vade,demo,hits-vade-ar,astrovader")
+    p.add_argument("--precisions", type=C.str_list, default="float32,bf16,fp16", help=f"among {', '.join(PRECISIONS)}")
     p.add_argument("--batch-sizes", type=C.int_list, default=None,
                    help="training batch sizes (default: each preset's own, then 1024)")
     p.add_argument("--predict-batch", type=int, default=4096)
     p.add_argument("--n-train", type=int, default=8192)
     p.add_argument("--n-predict", type=int, default=32768)
     p.add_argument("--epochs", type=int, default=3, help="timed epochs per row (after one that compiles)")
-    p.add_argument("--no-jit-presets", default="mnist-vade,demo",
+    p.add_argument("--no-jit-presets", type=C.str_list, default="mnist-vade,demo",
                    help="presets also timed with jit_compile=False, float32, their own batch size")
     p.add_argument("--no-jit", action="store_true",
                    help="every row with jit_compile=False (PyTorch: no torch.compile)")
@@ -289,12 +289,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
-    presets = [s.strip() for s in args.presets.split(",") if s.strip()]
-    precisions = [s.strip() for s in args.precisions.split(",") if s.strip()]
+    presets, precisions = args.presets, args.precisions
     unknown = [s for s in precisions if s not in PRECISIONS]
     if unknown:
         raise SystemExit(f"--precisions: unknown {unknown}; choose among {', '.join(PRECISIONS)}")
-    no_jit = [] if args.no_jit else [s.strip() for s in args.no_jit_presets.split(",") if s.strip()]
+    no_jit = [] if args.no_jit else args.no_jit_presets
     kw = dict(predict_batch=args.predict_batch, n_train=args.n_train, n_predict=args.n_predict, epochs=args.epochs)
     if args.quick:
         presets, precisions, no_jit = ["demo"], ["float32"], []
