@@ -93,6 +93,12 @@ def objective_model(model_cfg):
             # gamma's Monte-Carlo draws, fixed as in VaDE._mc_noise
             self.eps = np.random.default_rng(0).standard_normal((int(cfg.mc_samples), latent)).astype("float32")
 
+        def build(self, input_shape=None):  # as VaDE.build: the sublayers that hold variables
+            if self.variance_head is not None and not self.variance_head.built:
+                self.variance_head.build((None, self.prior.latent_dim))
+            self.prior.build((None, self.prior.latent_dim))
+            self.built = True
+
         def call(self, x, training=False):
             if training:
                 return self.compute_terms(x, training=True)["loss"]

@@ -265,7 +265,9 @@ def test_empty_cluster_is_visited_at_its_component_mean(trained):
     model, x, _, _ = trained
     gamma = np.array(model.cluster_probabilities(x))
     gamma[:, 3] = 0.0  # nobody is assigned to cluster 3
+    gamma[gamma.sum(1) == 0, 0] = 1.0  # stamps that were all cluster 3 go to cluster 0 (no 0/0 rows)
     gamma /= gamma.sum(1, keepdims=True)
+    assert np.isfinite(gamma).all()
     assert explore.cluster_stops(gamma)[3] == -1
     t = explore.tour(model, x, gamma=gamma, steps=2)
     s = int(np.flatnonzero(t.clusters == 3)[0])
