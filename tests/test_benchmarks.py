@@ -11,6 +11,14 @@ from benchmarks import _common as C
 from benchmarks import quality, speed
 
 
+def test_comma_separated_name_lists_parse_to_lists_defaults_included():
+    assert C.str_list(" demo, ,mnist-vade,") == ["demo", "mnist-vade"]
+    args = quality.build_parser().parse_args(["--experiments", "clustering_demo, clustering_galaxies"])
+    assert args.experiments == ["clustering_demo", "clustering_galaxies"]
+    assert args.parts == list(quality.TRANSIENT_PARTS) and args.methods is None  # a string default is parsed too
+    assert speed.build_parser().parse_args([]).presets == ["mnist-vade", "demo", "hits-vade-ar"]
+
+
 @pytest.mark.parametrize("mod", [quality, speed])
 def test_help(mod, capsys):
     with pytest.raises(SystemExit) as exc:
