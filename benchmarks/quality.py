@@ -33,6 +33,7 @@ if __package__ in (None, ""):  # allow `python benchmarks/quality.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import _common as C  # noqa: E402
+from benchmarks.tables import PROBE  # noqa: E402
 
 __all__ = ["main", "EXPERIMENTS"]
 
@@ -287,12 +288,13 @@ def _init_epoch(t) -> int | None:
     return {"classic": t.pretrain_epochs, "s3vdc": t.gamma_epochs}.get(t.recipe)
 
 
-def _snapshot_callback(x, epoch: int, seed: int, n_clusters: int, umap: dict, store: dict):
+def _snapshot_callback(x, y, epoch: int, seed: int, n_clusters: int, umap: dict, store: dict):
     """Keras callback: at ``epoch`` (the mixture initialisation), cluster the pretrained latents.
 
     Gives the N2D and AE + k-means scores of the VaDE run's *own* pretrained network
     (``n2d [same AE]``) and the initialised prior's clusters (``vade at init``), i.e. what
-    the VaDE phase adds on top of its initialisation. Runs after the recipe's callback.
+    the VaDE phase adds on top of its initialisation, and how much of the classes those codes
+    hold (``labelled probe [same AE]``, :func:`_probe_labels`). Runs after the recipe's callback.
     """
     import keras
 
@@ -312,6 +314,8 @@ def _snapshot_callback(x, epoch: int, seed: int, n_clusters: int, umap: dict, st
             t0 = time.perf_counter()
             km = KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(mu)
             store["ae+kmeans [same AE]"] = (km, mu, time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            store[PROBE + " [same AE]"] = (_probe_labels(mu, y, seed), mu, time.perf_counter() - t0)
             if float(self.model.prior.initialized.numpy()) > 0.5:  # the recipe initialised it just before
                 t0 = time.perf_counter()
                 store["vade at init [same AE]"] = (self.model.predict_clusters(x), mu, time.perf_counter() - t0)
@@ -319,6 +323,27 @@ def _snapshot_callback(x, epoch: int, seed: int, n_clusters: int, umap: dict, st
                     store["vade at init, γ at mean [same AE]"] = (self.model.predict_clusters(x, mc_samples=0), mu, 0.0)
 
     return Snapshot()
+
+
+def _probe_labels(z: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    """Out-of-fold class predictions of a logistic regression on the codes ``z`` *with* the labels.
+
+    A reference, not a method: 5-fold (stratified) cross-validated accuracy of a linear classifier
+    on standardised codes says how much of the classes the codes hold, so a clustering of those
+    codes can be read against it. Labels train only this probe; nothing of it reaches VaDE.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    z, y = np.asarray(z, dtype=np.float64), np.asarray(y)
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2:
+        return y.copy()
+    folds = StratifiedKFold(n_splits=int(np.clip(counts.min(), 2, 5)), shuffle=True, random_state=seed)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
+    return cross_val_predict(clf, z, y, cv=folds)
 
 
 def _score_row(method: str, seed: int, y, labels, latents, seconds: float, **extra) -> dict[str, Any]:
@@ -342,7 +367,7 @@ def _vade_clustering_run(cfg, stamps, seed: int, log, workdir: Path) -> list[dic
     cbs = []
     if _init_epoch(t) is not None:
         umap = dict(umap_neighbors=t.umap_neighbors, umap_components=t.umap_components)
-        cbs.append(_snapshot_callback(x, _init_epoch(t), seed, cfg.model.n_clusters, umap, store))
+        cbs.append(_snapshot_callback(x, y, _init_epoch(t), seed, cfg.model.n_clusters, umap, store))
     t0 = time.perf_counter()
     try:
         model, _, run = runs.fit_run(cfg, workdir / f"seed{seed}", overwrite=True, verbose=0, stamps=stamps,
@@ -368,6 +393,8 @@ def _vade_clustering_run(cfg, stamps, seed: int, log, workdir: Path) -> list[dic
     rows = [row]
     if model.mc_samples > 0:  # the same run's clusters with gamma at the posterior mean (diagnostic)
         store["vade, γ at mean [same run]"] = (model.cluster_probabilities(x, mc_samples=0).argmax(1), mu, 0.0)
+    t0 = time.perf_counter()
+    store[PROBE + " [same run]"] = (_probe_labels(mu, y, seed), mu, time.perf_counter() - t0)
     for name, (lab, z, sec) in store.items():
         rows.append(_score_row(name, seed, y, lab, z, sec))
     for r in rows:

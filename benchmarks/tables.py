@@ -427,6 +427,8 @@ def render_classifiers(name: str, data: dict[str, Any]) -> list[str]:
 
 _SAME_AE = " [same AE]"
 _OWN = (_SAME_AE, " [same run]")  # rows from the VaDE run itself: diagnostics, not baselines
+#: Row name of a supervised reference on a VaDE run's own codes (``benchmarks.quality._probe_labels``).
+PROBE = "labelled probe"
 
 
 def clustering_verdict(data: dict[str, Any]) -> list[str]:
@@ -463,6 +465,11 @@ def clustering_verdict(data: dict[str, Any]) -> list[str]:
     if vade and own:  # the strongest route from VaDE's own pretrained codes, without the VaDE phase
         o = mean_sd(own)[0]
         out.append(f"- above N2D on its own pretrained codes (n2d{_SAME_AE} {fmt(o)}): **{'yes' if m > o else 'no'}**")
+    probe = _vals(g.get(PROBE + _OWN[1], []), key)
+    if vade and probe:
+        p = mean_sd(probe)[0]
+        out.append(f"- a labelled linear probe of VaDE's own final codes ({PROBE}{_OWN[1]}, 5-fold): {fmt(p)}; "
+                   f"VaDE reaches {m / p:.1%} of it")
     if data.get("ceiling") and vade:
         top = max(data["ceiling"]["runs"], key=lambda r: r["acc_trained_on_fresh"])
         c = top["acc_trained_on_fresh"]
@@ -496,7 +503,10 @@ def render_clustering(name: str, data: dict[str, Any]) -> list[str]:
            f"seeds {data.get('seeds')}; score `{key}`. Rows marked [same AE] cluster the VaDE run's own "
            "pretrained codes (its initialisation), so VaDE minus them is what the VaDE phase adds."
            + (" Rows marked [same run] score the trained VaDE itself another way (γ at the posterior mean "
-              "instead of L samples)." if any(r["method"].endswith(_OWN[1]) for r in data["runs"]) else "")
+              "instead of L samples)." if any(r["method"].startswith("vade, ") for r in data["runs"]) else "")
+           + (f" `{PROBE}` rows are no clustering: a logistic regression trained *with* the labels on those "
+              "codes (5-fold cross-validated), how much of the classes the codes hold."
+              if any(r["method"].startswith(PROBE) for r in data["runs"]) else "")
            + (f" {data['note']}" if data.get("note") else ""), "",
            "| method | ACC Hungarian | ACC majority (eq. 9) | NMI | ARI | seconds | seeds | NaN |",
            "|---|---|---|---|---|---|---|---|"]

@@ -55,7 +55,8 @@ def test_clustering_results_render_with_verdicts(tmp_path):
                 "nmi": nmi, "ari": 0.4, "seconds": 1.0, "train_seconds": 600.0}
 
     runs = [row("vade", 0, 0.92), row("vade", 1, 0.90), row("pca+gmm", 0, 0.60), row("pca+gmm", 1, 0.58),
-            row("n2d [same AE]", 0, 0.99), row("vade, γ at mean [same run]", 0, 0.98)]
+            row("n2d [same AE]", 0, 0.99), row("vade, γ at mean [same run]", 0, 0.98),
+            row("labelled probe [same run]", 0, 0.95), row("labelled probe [same run]", 1, 0.97)]
     data = {"experiment": "clustering_mnist5k", "score": "acc_hungarian", "seeds": [0, 1],
             "targets": {"acc_mean": 0.90, "acc_sd": 0.02, "margin": 0.35, "train_minutes": 20},
             "data": {"spec": "builtin:mnist5k", "n": 10, "shape": [28, 28, 1], "class_counts": [5, 5]},
@@ -67,12 +68,14 @@ def test_clustering_results_render_with_verdicts(tmp_path):
     # the [same AE] and [same run] rows are shown but are not competing baselines; 0.91 < 0.59 + 0.35
     assert "| vade, γ at mean [same run] | 0.980 |" in md and "Rows marked [same run]" in md
     assert "best baseline (pca+gmm 0.590) + 0.35: **no**" in md
+    # the labelled probe is a reference read beside VaDE, never a baseline: 0.91 of 0.96
+    assert "rows are no clustering" in md and "(labelled probe [same run], 5-fold): 0.960; VaDE reaches 94.8% of it" in md
     assert "seeds at or below the best baseline: 0 of 2" in md
     assert "supervised ceiling" not in md  # no ceiling_mnist5k.json: no ceiling line
     data["note"] = "VaDE rows rerun on another machine."  # a merged file says where its rows come from
     (tmp_path / "clustering_mnist5k.json").write_text(json.dumps(data))
     md = C.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
-    assert "instead of L samples). VaDE rows rerun on another machine.\n" in md
+    assert "the codes hold. VaDE rows rerun on another machine.\n" in md
     del data["note"]
     assert "invariant encoder" not in md
     for model, words in [({"rotation_invariant": True}, "; mlp VaDE (J = 10, AR off, rotation-invariant encoder, "),
@@ -113,6 +116,17 @@ def test_clustering_results_render_with_verdicts(tmp_path):
     (tmp_path / "clustering_mnist5k.json").write_text(json.dumps(data))
     assert "supervised ceiling (`ceiling_mnist5k_other`: HGB on pixels" in C.write_results_md(
         tmp_path, tmp_path / "RESULTS.md").read_text()
+
+
+def test_labelled_probe_is_out_of_fold():
+    """The probe's predictions are cross-validated: perfect on separable codes, chance on codes
+    that carry nothing (an in-sample fit of 20 features to these 120 random labels scores 0.52)."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 40)
+    z = rng.normal(size=(120, 20))
+    assert (quality._probe_labels(z + 10.0 * y[:, None], y, seed=0) == y).all()
+    assert np.mean(quality._probe_labels(z, y, seed=0) == y) < 0.5
+    assert (quality._probe_labels(z[:5], np.zeros(5, int), seed=0) == 0).all()  # one class: nothing to learn
 
 
 def test_config_line_names_invariance_augmentation_and_anchoring():
@@ -198,7 +212,8 @@ def test_clustering_run_resizes_stamps_to_a_presets_fixed_input_shape(tmp_path, 
     data = json.loads((tmp_path / "quick_clustering_mnist5k.json").read_text())
     assert data["data"]["class_fractions"][-1] == 0.5 and data["data"]["n"] < 200
     runs = data["runs"]
-    assert {r["method"] for r in runs} >= {"vade", "n2d [same AE]", "vade at init [same AE]"}
+    assert {r["method"] for r in runs} >= {"vade", "n2d [same AE]", "vade at init [same AE]",
+                                           "labelled probe [same AE]", "labelled probe [same run]"}
     for r in runs:
         assert not r["nan"] and 0.0 < r["acc_hungarian"] <= 1.0
 
