@@ -69,7 +69,7 @@ def test_clustering_results_render_with_verdicts(tmp_path):
     assert "| vade, γ at mean [same run] | 0.980 |" in md and "Rows marked [same run]" in md
     assert "best baseline (pca+gmm 0.590) + 0.35: **no**" in md
     # the labelled probe is a reference read beside VaDE, never a baseline: 0.91 of 0.96
-    assert "rows are no clustering" in md and "(labelled probe [same run], 5-fold): 0.960; VaDE reaches 94.8% of it" in md
+    assert "rows are no clustering" in md and "(labelled probe [same run], 5-fold): 0.960; VaDE reaches 94.8% of it; the target (0.940) is below it" in md
     assert "seeds at or below the best baseline: 0 of 2" in md
     assert "supervised ceiling" not in md  # no ceiling_mnist5k.json: no ceiling line
     data["note"] = "VaDE rows rerun on another machine."  # a merged file says where its rows come from
