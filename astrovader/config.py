@@ -463,6 +463,8 @@ class DataConfig:
             ``asinh`` (in units of each stamp's robust noise), ``asinh_snr`` (stamps already
             in noise units), ``zscore`` or ``asinh_peak`` (see
             :mod:`astrovader.data.preprocessing`).
+        peak_softening: ``asinh_peak``'s softening as a fraction of the peak: 0.5 compresses
+            the core above half the peak; 5 or more leaves the stamp nearly linear up to it.
         clip: optional ``[lo, hi]`` applied after scaling.
         nan_policy: ``error``, ``fill`` (with ``fill_value``) or ``drop``.
         flips: random horizontal/vertical flips during training (seed 004).
@@ -482,6 +484,7 @@ class DataConfig:
     crop: list | None = None
     resize: list | None = None
     scaling: str = "none"
+    peak_softening: float = 0.5
     clip: list | None = None
     nan_policy: str = "error"
     fill_value: float = 0.0
@@ -509,6 +512,8 @@ class DataConfig:
             raise ConfigError(f"data.n={self.n}: give a positive number of stamps, or leave it empty for all")
         if self.scaling not in SCALINGS:
             raise ConfigError(f"data.scaling={self.scaling!r}: choose one of {', '.join(SCALINGS)}")
+        if not self.peak_softening > 0:
+            raise ConfigError(f"data.peak_softening={self.peak_softening!r} must be > 0 (a fraction of the peak)")
         if self.nan_policy not in NAN_POLICIES:
             raise ConfigError(f"data.nan_policy={self.nan_policy!r}: choose one of {', '.join(NAN_POLICIES)}")
         try:  # the preprocessing's own parsers, so the config accepts exactly what it applies

@@ -466,18 +466,22 @@ def clustering_verdict(data: dict[str, Any]) -> list[str]:
         o = mean_sd(own)[0]
         out.append(f"- above N2D on its own pretrained codes (n2d{_SAME_AE} {fmt(o)}): **{'yes' if m > o else 'no'}**")
     need = max([tg.get("acc_mean", 0)] + ([base[best] + tg["margin"]] if "margin" in tg and best else []))
+
+    def against(ref: float) -> str:  # where the target sits; nothing when none is defined (no baselines run)
+        return f"; the target ({fmt(need)}) is {'above' if need > ref else 'below'} it" if need > 0 else ""
+
     probe = _vals(g.get(PROBE + _OWN[1], []), key)
     if vade and probe:
         p = mean_sd(probe)[0]
         out.append(f"- a labelled linear probe of VaDE's own final codes ({PROBE}{_OWN[1]}, 5-fold): {fmt(p)}; "
-                   f"VaDE reaches {m / p:.1%} of it; the target ({fmt(need)}) is {'above' if need > p else 'below'} it")
+                   f"VaDE reaches {m / p:.1%} of it{against(p)}")
     if data.get("ceiling") and vade:
         top = max(data["ceiling"]["runs"], key=lambda r: r["acc_trained_on_fresh"])
         c = top["acc_trained_on_fresh"]
         name = data.get("ceiling_name", f"ceiling_{data.get('set')}")
         out.append(f"- supervised ceiling (`{name}`: HGB on {top['features']}, {top['scaling']}, trained "
                    f"on {data['ceiling']['data']['n_fresh']} labelled fresh stamps): {fmt(c)}; VaDE reaches "
-                   f"{m / c:.1%} of it; the target ({fmt(need)}) is {'above' if need > c else 'below'} it")
+                   f"{m / c:.1%} of it{against(c)}")
     return out
 
 

@@ -116,6 +116,12 @@ def test_clustering_results_render_with_verdicts(tmp_path):
     (tmp_path / "clustering_mnist5k.json").write_text(json.dumps(data))
     assert "supervised ceiling (`ceiling_mnist5k_other`: HGB on pixels" in C.write_results_md(
         tmp_path, tmp_path / "RESULTS.md").read_text()
+    # a VaDE-only variant file (no baselines, no targets): the probe and ceiling lines name no target
+    bare = {**data, "targets": {}, "runs": [r for r in runs if r["method"] != "pca+gmm"]}
+    (tmp_path / "clustering_mnist5k.json").write_text(json.dumps(bare))
+    md = C.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
+    assert "5-fold): 0.960; VaDE reaches 94.8% of it\n" in md and "0.950; VaDE reaches 95.8% of it\n" in md
+    assert "the target" not in md
 
 
 def test_labelled_probe_is_out_of_fold():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from astrovader.config import DataConfig
+from astrovader.config import ConfigError, DataConfig
 from astrovader.data import preprocess
 from astrovader.errors import DataError
 
@@ -66,6 +66,23 @@ def test_asinh_peak_against_numpy():
     peak = np.percentile(np.abs(c), 99.5)
     expect = np.arcsinh(c / (0.5 * peak)) / np.arcsinh(2.0)
     np.testing.assert_allclose(preprocess(_one(v), DataConfig(scaling="asinh_peak")).ravel(), expect, rtol=1e-5)
+
+
+@pytest.mark.parametrize("a", [0.2, 5.0])
+def test_asinh_peak_softening_against_numpy(a):
+    v = np.array([0, 1, 2, 3, 4, 100, -30, 5], np.float64)
+    c = v - np.median(v)
+    t = c / np.percentile(np.abs(c), 99.5)
+    out = preprocess(_one(v), DataConfig(scaling="asinh_peak", peak_softening=a)).ravel()
+    np.testing.assert_allclose(out, np.arcsinh(t / a) / np.arcsinh(1.0 / a), rtol=1e-5)
+    if a >= 5:  # nearly linear in units of the peak
+        np.testing.assert_allclose(out, t, atol=0.01)
+
+
+@pytest.mark.parametrize("a", [0, -1.0])
+def test_peak_softening_must_be_positive(a):
+    with pytest.raises(ConfigError, match="data.peak_softening"):
+        DataConfig(scaling="asinh_peak", peak_softening=a).validate()
 
 
 def test_asinh_peak_is_brightness_invariant():

@@ -20,9 +20,11 @@ Scalings (``DataConfig.scaling``), for a stamp x with pixels x_i:
   (``asinh`` would erase that cue of a noise fluctuation; seed 003's real/bogus CNN sees it).
 * ``zscore`` -- (x - mean x) / std x.
 * ``asinh_peak`` -- arcsinh(t / a) / arcsinh(1 / a) with t = (x - median x) / p, p the
-  stamp's 99.5th-percentile |pixel| above the median (at least the robust noise) and a = 0.5:
-  the stamp in units of its own peak, so a bright and a faint galaxy of one shape look
-  alike (clusters by morphology, not brightness), mildly compressed above half the peak.
+  stamp's 99.5th-percentile |pixel| above the median (at least the robust noise) and a the
+  softening ``DataConfig.peak_softening`` (default 0.5): the stamp in units of its own peak,
+  so a bright and a faint galaxy of one shape look alike (clusters by morphology, not
+  brightness), compressed above a times the peak (a = 0.5: mildly; a >= 5: nearly linear,
+  t itself, up to the peak).
 
 A constant stamp (zero range / zero spread) maps to zeros instead of dividing by zero.
 """
@@ -39,7 +41,7 @@ __all__ = ["SCALINGS", "NAN_POLICIES", "preprocess", "scale", "grayscale", "cent
            "conform"]
 
 SCALINGS = ("none", "minmax", "chase", "asinh", "asinh_snr", "zscore", "asinh_peak")
-#: softening of ``asinh_peak`` as a fraction of the peak
+#: default softening of ``asinh_peak`` as a fraction of the peak (``DataConfig.peak_softening``)
 PEAK_SOFTENING = 0.5
 NAN_POLICIES = ("error", "fill", "drop")
 _EPS = 1e-12
@@ -88,8 +90,11 @@ def _robust_noise(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centred, 1.4826 * np.median(np.abs(centred), axis=1, keepdims=True)
 
 
-def scale(images: np.ndarray, method: str) -> np.ndarray:
-    """Apply a per-stamp scaling (see the module docstring) to ``(N, H, W, C)`` stamps."""
+def scale(images: np.ndarray, method: str, peak_softening: float = PEAK_SOFTENING) -> np.ndarray:
+    """Apply a per-stamp scaling (see the module docstring) to ``(N, H, W, C)`` stamps.
+
+    ``peak_softening`` is ``asinh_peak``'s softening a, as a fraction of the peak (> 0).
+    """
     if method not in SCALINGS:
         raise DataError(f"data.scaling={method!r}: choose one of {', '.join(SCALINGS)}")
     x = images.astype(np.float32, copy=True)
@@ -114,7 +119,7 @@ def scale(images: np.ndarray, method: str) -> np.ndarray:
     elif method == "asinh_peak":
         centred, noise = _robust_noise(flat)
         peak = np.maximum(np.percentile(np.abs(centred), 99.5, axis=1, keepdims=True), noise)
-        a = PEAK_SOFTENING
+        a = float(peak_softening)
         flat = np.where(peak > _EPS, np.arcsinh(centred / (a * np.maximum(peak, _EPS))) / np.arcsinh(1.0 / a), 0.0)
     elif method == "zscore":
         mu = flat.mean(axis=1, keepdims=True)
@@ -178,7 +183,7 @@ def preprocess(
         else:
             x = x[keep]
     x = fit_shape(x, cfg, source)
-    x = scale(x, _get(cfg, "scaling", "none") or "none")
+    x = scale(x, _get(cfg, "scaling", "none") or "none", float(_get(cfg, "peak_softening", PEAK_SOFTENING)))
     clip = _get(cfg, "clip")
     if clip is not None:
         lo, hi = _pair_float(clip)
