@@ -60,8 +60,8 @@ class AE(VAE):
         x_hat = self.decoder(z_mean, training=training)
         recon = losses.reconstruction_loss(self.reconstruction, x, x_hat, None)
         zeros = ops.zeros_like(recon)
-        return {"loss": recon, "reconstruction": recon, "kl_unit": zeros, "kl_gmm": zeros,
-                "elbo": -recon, "decoder_variance": ops.ones_like(recon)}
+        return {"loss": recon + self.profile_term(x, x_hat), "reconstruction": recon, "kl_unit": zeros,
+                "kl_gmm": zeros, "elbo": -recon, "decoder_variance": ops.ones_like(recon)}
 
 
 @keras.saving.register_keras_serializable(package="astrovader")
@@ -129,8 +129,8 @@ class HierarchicalVAE(DoublePeakVAE):
         recon_c = ops.sum(ops.square(target - code_hat), axis=-1)
         recon = recon_x + self.code_weight * recon_c
         kl, zeros = self._kl_terms(z, z_mean, z_log_var)
-        return {"loss": recon + self.unit_kl_weight * kl, "reconstruction": recon, "kl_unit": kl,
-                "kl_gmm": zeros, "elbo": -(recon + kl), "decoder_variance": ops.ones_like(recon)}
+        return {"loss": recon + self.profile_term(x, x_ae) + self.unit_kl_weight * kl, "reconstruction": recon,
+                "kl_unit": kl, "kl_gmm": zeros, "elbo": -(recon + kl), "decoder_variance": ops.ones_like(recon)}
 
     def get_config(self):
         return {**super().get_config(), "code_weight": self.code_weight}
@@ -194,7 +194,8 @@ def build_autoencoder(cfg: ModelConfig, kind: str) -> VAE:
         kind: ``"ae"`` or ``"vae"`` (a VAE with ``prior: double_peak`` or ``feature_dim > 0``).
     """
     cfg.validate()
-    common = dict(reconstruction=cfg.reconstruction, seed=cfg.seed, model_config=_config_dict(cfg))
+    common = dict(reconstruction=cfg.reconstruction, seed=cfg.seed, model_config=_config_dict(cfg),
+                  profile_weight=cfg.profile_weight)
     if cfg.decoder_variance or cfg.reconstruction == "gaussian":
         raise ConfigError("the AE / double-peak / hierarchical models use model.reconstruction mse or bce: set "
                           "model.decoder_variance: false and reconstruction: mse")

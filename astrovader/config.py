@@ -151,6 +151,11 @@ class ModelConfig:
         mirror_invariant: with ``rotation_invariant``, the encoder also pools the 4
             rotations of the stamp's mirror image (8 copies, the symmetries of the square;
             twice the encoder's cost), so latents and clusters ignore handedness too.
+        profile_weight: w >= 0 of the radial-profile term added to the reconstruction:
+            the squared error of the stamp's azimuthal-mean profile in 1-pixel rings about
+            the centre, so the codes keep the light profile (a galaxy's concentration) more
+            exactly than the pixel error alone asks (:func:`~astrovader.losses.radial_profile_residual`);
+            0 = off. Centred stamps.
         components_per_cluster: m diagonal Gaussians per cluster (over-clustering then
             merging): the prior has K x m components and gamma of a cluster is the sum over
             its components, so clusters that are not Gaussian in latent space keep their shape.
@@ -197,6 +202,7 @@ class ModelConfig:
     rotation_invariant: bool = False
     mirror_invariant: bool = False
     components_per_cluster: int = 1
+    profile_weight: float = 0.0
     n_classes: int = 2
     dense_units: list = field(default_factory=lambda: [64, 64])
     lstm_units: int = 64
@@ -237,6 +243,8 @@ class ModelConfig:
                               "model.output_activation empty (decode() applies the sigmoid)")
         if int(self.components_per_cluster) < 1:
             raise ConfigError("model.components_per_cluster must be a positive integer")
+        if not 0.0 <= float(self.profile_weight) < float("inf"):
+            raise ConfigError(f"model.profile_weight={self.profile_weight!r} must be a finite number >= 0 (0 = off)")
         if int(self.mc_samples) < 0:
             raise ConfigError("model.mc_samples must be >= 0 (0 = gamma at the posterior mean)")
         for name, choices in (("kind", MODEL_KINDS), ("prior", PRIORS), ("prior_loss", PRIOR_LOSSES)):

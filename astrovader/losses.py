@@ -8,6 +8,8 @@ reduced over the global batch by the models (``tf.nn.compute_average_loss``).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from keras import ops
 
@@ -21,6 +23,8 @@ __all__ = [
     "gmm_kl",
     "reconstruction_loss",
     "orientation_marginal_reconstruction",
+    "ring_projection",
+    "radial_profile_residual",
 ]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
@@ -99,6 +103,42 @@ def orientation_marginal_reconstruction(kind: str, x, x_hat, log_var=None, mirro
     copies = dihedral_copies(x, mirror)
     terms = ops.stack([reconstruction_loss(kind, c, x_hat, log_var) for c in copies], axis=-1)
     return -ops.logsumexp(-terms, axis=-1) + float(np.log(len(copies)))
+
+
+@functools.lru_cache(maxsize=8)
+def ring_projection(height: int, width: int, channels: int) -> np.ndarray:
+    """``(H W C, R C)`` matrix whose columns are the unit-norm indicators of the 1-pixel rings
+    about the stamp centre, one set per channel: ``A^T r`` gives each ring's pixel sum of an
+    image ``r`` divided by sqrt(its pixel count), so ``|A^T r|^2`` is the squared norm of the
+    projection of ``r`` onto the images that are constant on every ring."""
+    yy, xx = np.mgrid[:height, :width]
+    ring = np.floor(np.hypot(yy - (height - 1) / 2, xx - (width - 1) / 2)).astype(int)
+    n_rings = int(ring.max()) + 1
+    a = np.zeros((height, width, channels, n_rings, channels), np.float32)
+    for k in range(n_rings):
+        inside = ring == k
+        for c in range(channels):
+            a[inside, c, k, c] = 1.0 / np.sqrt(inside.sum())
+    return a.reshape(height * width * channels, n_rings * channels)
+
+
+def radial_profile_residual(x, x_hat):
+    """Squared error of the azimuthal-mean profiles, per example (the radial-profile term).
+
+    Mathematical details::
+
+        P(r) = sum_k n_k (mean_{i in ring k} r_i)^2,    r = x - x_hat
+
+    with ring k the pixels at distance [k, k+1) from the stamp centre (per channel) and n_k
+    their count: the squared norm of the residual's projection onto ring-constant images,
+    so ``mse + w P`` weights the round part of the residual (1 + w) times. It is invariant
+    to rotations and reflections of ``x`` about the centre, so it can be added to the
+    orientation-marginal reconstruction unchanged.
+    """
+    shape = tuple(int(s) for s in x_hat.shape[1:])
+    a = ops.convert_to_tensor(ring_projection(*shape))  # per call: a tensor cached across graphs leaks scope
+    d = ops.matmul(ops.cast(_flat(x), "float32") - ops.cast(_flat(x_hat), "float32"), a)
+    return ops.sum(ops.square(d), axis=-1)
 
 
 def unit_gaussian_kl(z_mean, z_log_var):

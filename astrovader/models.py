@@ -64,11 +64,14 @@ class VAE(VAETerms, keras.Model):
             (:func:`~astrovader.losses.orientation_marginal_reconstruction`).
         mirror_invariant: the encoder also pools the mirrored copies, so the
             reconstruction term marginalises the 8 rotations and reflections.
+        profile_weight: weight of the radial-profile term added to the loss
+            (:func:`~astrovader.losses.radial_profile_residual`); 0 = off.
     """
 
     def __init__(self, encoder, decoder, variance_head=None, reconstruction: str = "mse",
                  beta: float = 1.0, seed: int | None = None, model_config: dict | None = None,
-                 rotation_invariant: bool = False, mirror_invariant: bool = False, **kwargs):
+                 rotation_invariant: bool = False, mirror_invariant: bool = False,
+                 profile_weight: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if variance_head is not None and reconstruction != "gaussian":
             reconstruction = "gaussian"
@@ -84,6 +87,7 @@ class VAE(VAETerms, keras.Model):
         self.model_config = dict(model_config or {})
         self.rotation_invariant = bool(rotation_invariant)
         self.mirror_invariant = bool(mirror_invariant) and self.rotation_invariant
+        self.profile_weight = float(profile_weight)
         self.sample_without_kl = False  # set by the classic recipe for `train.pretrain: noisy_ae`
         self.sampling = Sampling(seed=seed, name="sampling", dtype="float32")  # float32 under mixed precision
         self.unit_kl_weight = self.add_weight(
@@ -275,6 +279,7 @@ class VAE(VAETerms, keras.Model):
             "model_config": self.model_config,
             "rotation_invariant": self.rotation_invariant,
             "mirror_invariant": self.mirror_invariant,
+            "profile_weight": self.profile_weight,
         }
 
     @classmethod
@@ -436,6 +441,7 @@ def build_model(cfg: ModelConfig, kind: str = "vade") -> VAE:
         model_config=_config_dict(cfg),
         rotation_invariant=cfg.rotation_invariant,
         mirror_invariant=cfg.mirror_invariant,
+        profile_weight=cfg.profile_weight,
     )
     if kind == "vae":
         model = VAE(encoder, decoder, name="vae", **common)

@@ -10,8 +10,8 @@ which add TensorFlow's training step, distribution and prediction; kept apart so
 objective runs on any Keras backend (``benchmarks/speed_keras.py`` times it on JAX and
 PyTorch accelerators that TensorFlow cannot reach). A host class provides ``encoder``,
 ``decoder``, ``variance_head``, ``sampling``, ``reconstruction``, ``rotation_invariant``,
-``mirror_invariant``, ``sample_without_kl`` and the weights ``unit_kl_weight`` and
-``gmm_kl_weight``; a VaDE host also ``prior``, ``gamma_layer``, ``anchor_weight``,
+``mirror_invariant``, ``sample_without_kl``, ``profile_weight`` and the weights
+``unit_kl_weight`` and ``gmm_kl_weight``; a VaDE host also ``prior``, ``gamma_layer``, ``anchor_weight``,
 ``n_clusters`` and ``components_per_cluster``.
 """
 
@@ -49,7 +49,7 @@ class VAETerms:
                                                             mirror=self.mirror_invariant)
                  if self.rotation_invariant else losses.reconstruction_loss(self.reconstruction, x, x_hat, log_var))
         kl_unit, kl_gmm = self._kl_terms(z, z_mean, z_log_var, anchor)
-        total = recon + self.unit_kl_weight * kl_unit + self.gmm_kl_weight * kl_gmm
+        total = recon + self.profile_term(x, x_hat) + self.unit_kl_weight * kl_unit + self.gmm_kl_weight * kl_gmm
         elbo = -(recon + self._elbo_kl(kl_unit, kl_gmm))
         dec_var = ops.exp(ops.reshape(log_var, (-1,))) if log_var is not None else ops.ones_like(recon)
         return {"loss": total, "reconstruction": recon, "kl_unit": kl_unit, "kl_gmm": kl_gmm,
@@ -57,6 +57,15 @@ class VAETerms:
 
     def _elbo_kl(self, kl_unit, kl_gmm):
         return kl_unit
+
+    def profile_term(self, x, x_hat):
+        """``profile_weight`` x the radial-profile residual of the decoder mean
+        (:func:`~astrovader.losses.radial_profile_residual`); 0 when the weight is 0. A
+        training penalty, not part of the likelihood: the ELBO leaves it out."""
+        if not self.profile_weight:
+            return 0.0
+        mean = ops.sigmoid(x_hat) if self.reconstruction == "bce" else x_hat  # bce decoders return logits
+        return self.profile_weight * losses.radial_profile_residual(x, mean)
 
     def _kl_terms(self, z, z_mean, z_log_var, anchor=None):
         """Return (kl_unit, kl_gmm) per example; the VAE has no mixture term."""

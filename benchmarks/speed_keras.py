@@ -81,6 +81,7 @@ def objective_model(model_cfg):
             self.rotation_invariant = bool(cfg.rotation_invariant)
             self.mirror_invariant = bool(cfg.mirror_invariant) and self.rotation_invariant
             self.sample_without_kl = False
+            self.profile_weight = float(cfg.profile_weight)
             self.n_clusters, self.components_per_cluster = int(cfg.n_clusters), int(cfg.components_per_cluster)
             latent = int(cfg.latent_dim)
             self.sampling = Sampling(seed=0, dtype="float32")
