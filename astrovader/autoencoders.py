@@ -58,7 +58,7 @@ class AE(VAE):
     def compute_terms(self, x, training=False, anchor=None):  # anchor: VaDE only, unused
         z_mean, _ = self.encoder(x, training=training)
         x_hat = self.decoder(z_mean, training=training)
-        recon = losses.reconstruction_loss(self.reconstruction, x, x_hat, None)
+        recon = self.reconstruction_term(x, x_hat)
         zeros = ops.zeros_like(recon)
         return {"loss": recon + self.profile_term(x, x_hat), "reconstruction": recon, "kl_unit": zeros,
                 "kl_gmm": zeros, "elbo": -recon, "decoder_variance": ops.ones_like(recon)}

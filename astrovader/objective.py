@@ -45,9 +45,7 @@ class VAETerms:
         z = sampled if self.sample_without_kl else ops.where(stochastic, sampled, z_mean)
         x_hat = ops.cast(self.decoder(z, training=training), "float32")
         log_var = ops.cast(self.variance_head(z), "float32") if self.variance_head is not None else None
-        recon = (losses.orientation_marginal_reconstruction(self.reconstruction, x, x_hat, log_var,
-                                                            mirror=self.mirror_invariant)
-                 if self.rotation_invariant else losses.reconstruction_loss(self.reconstruction, x, x_hat, log_var))
+        recon = self.reconstruction_term(x, x_hat, log_var)
         kl_unit, kl_gmm = self._kl_terms(z, z_mean, z_log_var, anchor)
         total = recon + self.profile_term(x, x_hat) + self.unit_kl_weight * kl_unit + self.gmm_kl_weight * kl_gmm
         elbo = -(recon + self._elbo_kl(kl_unit, kl_gmm))
@@ -57,6 +55,14 @@ class VAETerms:
 
     def _elbo_kl(self, kl_unit, kl_gmm):
         return kl_unit
+
+    def reconstruction_term(self, x, x_hat, log_var=None):
+        """-log p(x | z) per example; with a rotation-invariant encoder the orientation is
+        marginalised (:func:`~astrovader.losses.orientation_marginal_reconstruction`)."""
+        if self.rotation_invariant:
+            return losses.orientation_marginal_reconstruction(self.reconstruction, x, x_hat, log_var,
+                                                              mirror=self.mirror_invariant)
+        return losses.reconstruction_loss(self.reconstruction, x, x_hat, log_var)
 
     def profile_term(self, x, x_hat):
         """``profile_weight`` x the radial-profile residual of the decoder mean

@@ -91,3 +91,11 @@ def test_profile_weight_round_trips_and_trains(tmp_path):
 def test_profile_weight_must_be_finite_and_non_negative(bad):
     with pytest.raises(ConfigError, match="model.profile_weight"):
         _cfg(bad).validate()
+
+
+def test_baselines_train_without_the_profile_term():
+    from astrovader.config import load_preset
+    from benchmarks.quality import _plain
+
+    cfg = load_preset("galaxies").override("model", profile_weight=3.0)
+    assert _plain(cfg).model.profile_weight == 0.0

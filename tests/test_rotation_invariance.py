@@ -152,3 +152,14 @@ def test_autoencoder_models_carry_the_mirror_switch(kind, extra):
     if not hierarchical:
         x = RNG.normal(size=(3, 8, 8, 1)).astype("float32")
         np.testing.assert_allclose(model.encode(x[:, :, ::-1].copy())[0], model.encode(x)[0], atol=1e-5)
+
+
+def test_plain_autoencoder_with_an_invariant_encoder_marginalises_the_orientation():
+    model = build_model(_cfg("mlp", mirror_invariant=True), kind="ae")
+    x = RNG.uniform(size=(5, 8, 8, 1)).astype("float32")
+    x_hat = model.decoder(model.encode(x)[0])
+    expected = np.asarray(losses.orientation_marginal_reconstruction("mse", x, x_hat, mirror=True))
+    np.testing.assert_allclose(np.asarray(model.compute_terms(x)["loss"]), expected, rtol=1e-5)
+    # the rotated stamp has the same code, so the same loss (the plain term would differ)
+    np.testing.assert_allclose(np.asarray(model.compute_terms(np.rot90(x, 1, axes=(1, 2)).copy())["loss"]),
+                               expected, rtol=1e-4)
