@@ -243,8 +243,8 @@ class ModelConfig:
                               "model.output_activation empty (decode() applies the sigmoid)")
         if int(self.components_per_cluster) < 1:
             raise ConfigError("model.components_per_cluster must be a positive integer")
-        if not 0.0 <= float(self.profile_weight) < float("inf"):
-            raise ConfigError(f"model.profile_weight={self.profile_weight!r} must be a finite number >= 0 (0 = off)")
+        if float(self.profile_weight) < 0:  # inf / nan: _coerce_fields
+            raise ConfigError(f"model.profile_weight={self.profile_weight!r} must be >= 0 (0 = off)")
         if int(self.mc_samples) < 0:
             raise ConfigError("model.mc_samples must be >= 0 (0 = gamma at the posterior mean)")
         for name, choices in (("kind", MODEL_KINDS), ("prior", PRIORS), ("prior_loss", PRIOR_LOSSES)):

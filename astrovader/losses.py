@@ -106,20 +106,17 @@ def orientation_marginal_reconstruction(kind: str, x, x_hat, log_var=None, mirro
 
 
 @functools.lru_cache(maxsize=8)
-def ring_projection(height: int, width: int, channels: int) -> np.ndarray:
-    """``(H W C, R C)`` matrix whose columns are the unit-norm indicators of the 1-pixel rings
-    about the stamp centre, one set per channel: ``A^T r`` gives each ring's pixel sum of an
-    image ``r`` divided by sqrt(its pixel count), so ``|A^T r|^2`` is the squared norm of the
-    projection of ``r`` onto the images that are constant on every ring."""
+def ring_projection(height: int, width: int) -> np.ndarray:
+    """``(H W, R)`` matrix whose columns are the unit-norm indicators of the 1-pixel rings
+    about the stamp centre: ``A^T r`` gives each ring's pixel sum of an image ``r`` divided by
+    sqrt(its pixel count), so ``|A^T r|^2`` is the squared norm of the projection of ``r`` onto
+    the images that are constant on every ring."""
     yy, xx = np.mgrid[:height, :width]
-    ring = np.floor(np.hypot(yy - (height - 1) / 2, xx - (width - 1) / 2)).astype(int)
-    n_rings = int(ring.max()) + 1
-    a = np.zeros((height, width, channels, n_rings, channels), np.float32)
-    for k in range(n_rings):
-        inside = ring == k
-        for c in range(channels):
-            a[inside, c, k, c] = 1.0 / np.sqrt(inside.sum())
-    return a.reshape(height * width * channels, n_rings * channels)
+    ring = np.floor(np.hypot(yy - (height - 1) / 2, xx - (width - 1) / 2)).astype(int).ravel()
+    counts = np.bincount(ring)
+    a = np.zeros((height * width, len(counts)), np.float32)
+    a[np.arange(height * width), ring] = 1.0 / np.sqrt(counts[ring])
+    return a
 
 
 def radial_profile_residual(x, x_hat):
@@ -127,18 +124,19 @@ def radial_profile_residual(x, x_hat):
 
     Mathematical details::
 
-        P(r) = sum_k n_k (mean_{i in ring k} r_i)^2,    r = x - x_hat
+        P(r) = sum_c sum_k n_k (mean_{i in ring k} r_ic)^2,    r = x - x_hat
 
-    with ring k the pixels at distance [k, k+1) from the stamp centre (per channel) and n_k
-    their count: the squared norm of the residual's projection onto ring-constant images,
+    with ring k the pixels at distance [k, k+1) from the stamp centre, n_k their count and c
+    the channel: the squared norm of the residual's projection onto ring-constant images,
     so ``mse + w P`` weights the round part of the residual (1 + w) times. It is invariant
     to rotations and reflections of ``x`` about the centre, so it can be added to the
     orientation-marginal reconstruction unchanged.
     """
-    shape = tuple(int(s) for s in x_hat.shape[1:])
-    a = ops.convert_to_tensor(ring_projection(*shape))  # per call: a tensor cached across graphs leaks scope
-    d = ops.matmul(ops.cast(_flat(x), "float32") - ops.cast(_flat(x_hat), "float32"), a)
-    return ops.sum(ops.square(d), axis=-1)
+    height, width, channels = (int(s) for s in x_hat.shape[1:])
+    a = ops.convert_to_tensor(ring_projection(height, width))  # per call: a tensor cached across graphs leaks scope
+    r = ops.cast(x, "float32") - ops.cast(x_hat, "float32")
+    d = ops.einsum("bpc,pk->bkc", ops.reshape(r, (-1, height * width, channels)), a)
+    return ops.sum(ops.square(d), axis=(1, 2))
 
 
 def unit_gaussian_kl(z_mean, z_log_var):
