@@ -98,6 +98,9 @@ def test_clustering_results_render_with_verdicts(tmp_path):
     assert "| pixels (784) | none | 0.930 | 0.950 | 3 |" in md
     # the target is max(0.90, 0.59 + 0.35 = 0.94): below the 0.95 ceiling; VaDE 0.91 / 0.95
     assert "supervised ceiling" in md and ": 0.950; VaDE reaches 95.8% of it; the target (0.940) is below it" in md
+    # and the same classifier with only the benchmark stamps' own labels (5-fold CV): 0.93, below the target
+    assert ("supervised with the benchmark stamps' own labels (`ceiling_mnist5k`: HGB on pixels, none, 5-fold CV on "
+            "the 10 stamps): 0.930; VaDE, without a label, reaches 97.8% of it; the target (0.940) is above it") in md
     assert "data seed" not in md
     # fresh stamps (another data seed): named in the caption, and the ceiling of other stamps is not quoted
     data["config"]["data"] = {"seed": 1}
