@@ -26,7 +26,7 @@ import dataclasses
 import keras
 from keras import layers, ops
 
-from astrovader import losses, priors
+from astrovader import priors
 from astrovader.config import ModelConfig
 from astrovader.errors import ConfigError
 from astrovader.models import VAE, _config_dict
@@ -106,8 +106,11 @@ class HierarchicalVAE(DoublePeakVAE):
     ``encoder`` and ``decoder`` are composites holding the nested models ``ae_encoder``
     (x -> codes), ``code_encoder`` (codes -> [mu, log_var]), ``code_decoder`` (z -> codes)
     and ``ae_decoder`` (codes -> x). The loss is
-    ``MSE(x, ae_decoder(codes)) + code_weight * MSE(codes, code_decoder(z)) + w * prior``
-    with the codes held fixed (stop-gradient) as the VAE's target.
+    ``rec(x, ae_decoder(codes)) + code_weight * MSE(codes, code_decoder(z)) + w * prior``
+    with the codes held fixed (stop-gradient) as the VAE's target; ``rec`` is the model's
+    reconstruction term (seed 002: MSE; ``bce`` on logits, as :meth:`decode`'s sigmoid
+    expects), marginalising the orientation when ``rotation_invariant`` (the AE's encoder
+    pools the rotated copies, so its codes cannot say which way the stamp was turned).
     """
 
     def __init__(self, encoder, decoder, code_weight: float = 1.0, **kwargs):
@@ -121,7 +124,7 @@ class HierarchicalVAE(DoublePeakVAE):
     def compute_terms(self, x, training=False, anchor=None):  # anchor: VaDE only, unused
         codes = self.ae_encoder(x, training=training)
         x_ae = self.ae_decoder(codes, training=training)
-        recon_x = losses.reconstruction_loss("mse", x, x_ae, None)
+        recon_x = self.reconstruction_term(x, x_ae)
         target = ops.stop_gradient(codes)
         z_mean, z_log_var = self.code_encoder(target, training=training)
         z = self.sampling([z_mean, z_log_var])
@@ -154,8 +157,7 @@ def _tanh_mean(encoder: keras.Model, m: float) -> keras.Model:
 def _hierarchical(cfg: ModelConfig, common: dict) -> HierarchicalVAE:
     """AE with ``feature_dim`` BN codes + an MLP VAE (``hidden_units``) on the codes."""
     f = int(cfg.feature_dim)
-    ae_cfg = dataclasses.replace(cfg, latent_dim=f, feature_dim=0, prior="normal", rotation_invariant=False,
-                                 mirror_invariant=False)
+    ae_cfg = dataclasses.replace(cfg, latent_dim=f, feature_dim=0, prior="normal")
     enc, ae_dec = build_networks(ae_cfg)
     x_in = enc.inputs[0]
     codes = layers.BatchNormalization(momentum=0.9, name="codes_bn")(enc.outputs[0])
@@ -183,7 +185,8 @@ def _hierarchical(cfg: ModelConfig, common: dict) -> HierarchicalVAE:
     ze = keras.Input((cfg.latent_dim,), name="z")
     decoder = keras.Model(ze, ae_dec(code_dec(ze)), name="decoder")
     return HierarchicalVAE(encoder, decoder, code_weight=cfg.code_weight, prior_loss=cfg.prior_loss,
-                           prior_m=cfg.prior_m, prior_s=cfg.prior_s, name="hierarchical_vae", **common)
+                           prior_m=cfg.prior_m, prior_s=cfg.prior_s, rotation_invariant=cfg.rotation_invariant,
+                           mirror_invariant=cfg.mirror_invariant, name="hierarchical_vae", **common)
 
 
 def build_autoencoder(cfg: ModelConfig, kind: str) -> VAE:

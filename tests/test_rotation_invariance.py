@@ -144,14 +144,29 @@ def test_mirror_layers_and_model_roundtrip(tmp_path):
 
 @pytest.mark.parametrize("kind,extra", [("ae", {}), ("vae", {"prior": "double_peak"}), ("vae", {"feature_dim": 4})])
 def test_autoencoder_models_carry_the_mirror_switch(kind, extra):
-    """AE and double-peak VAE marginalise the 8 copies; the hierarchical VAE's code AE has no invariance
-    (its features feed an MLP), so the switch must not make its inner config invalid."""
+    """AE, double-peak and hierarchical VAE (whose code AE pools the copies) all ignore mirroring."""
     model = build_model(_cfg("mlp", mirror_invariant=True, **extra), kind)
-    hierarchical = "feature_dim" in extra
-    assert model.mirror_invariant is not hierarchical and model.rotation_invariant is not hierarchical
-    if not hierarchical:
-        x = RNG.normal(size=(3, 8, 8, 1)).astype("float32")
-        np.testing.assert_allclose(model.encode(x[:, :, ::-1].copy())[0], model.encode(x)[0], atol=1e-5)
+    assert model.mirror_invariant and model.rotation_invariant
+    x = RNG.normal(size=(3, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(model.encode(x[:, :, ::-1].copy())[0], model.encode(x)[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("reconstruction", ["mse", "bce"])
+def test_hierarchical_vae_marginalises_the_orientation_with_its_reconstruction(reconstruction, tmp_path):
+    """The hierarchical VAE's code AE is rotation invariant when asked, so its image term marginalises
+    the orientation, in the configured likelihood (bce on logits, as decode's sigmoid expects)."""
+    model = build_model(_cfg("mlp", feature_dim=4, reconstruction=reconstruction, code_weight=0.0), "vae")
+    x = RNG.uniform(size=(5, 8, 8, 1)).astype("float32")
+    x_ae = model.ae_decoder(model.ae_encoder(x))
+    expected = np.asarray(losses.orientation_marginal_reconstruction(reconstruction, x, x_ae))
+    np.testing.assert_allclose(np.asarray(model.compute_terms(x)["reconstruction"]), expected, rtol=1e-5)
+    turned = np.rot90(x, 1, axes=(1, 2)).copy()
+    np.testing.assert_allclose(np.asarray(model.compute_terms(turned)["reconstruction"]), expected, rtol=1e-4)
+    np.testing.assert_allclose(model.encode(turned)[0], model.encode(x)[0], atol=1e-5)
+    model.save(tmp_path / "h.keras")
+    again = keras.models.load_model(tmp_path / "h.keras")
+    assert again.rotation_invariant and again.reconstruction == reconstruction
+    np.testing.assert_allclose(again.encode(turned)[0], model.encode(x)[0], atol=1e-5)
 
 
 def test_plain_autoencoder_with_an_invariant_encoder_marginalises_the_orientation():
