@@ -25,6 +25,10 @@ import yaml
 
 from astrovader.errors import ConfigError  # re-exported: `from astrovader.config import ConfigError` keeps working
 
+#: default softening of the ``asinh_peak`` scaling, as a fraction of the stamp's peak
+#: (``DataConfig.peak_softening``; :func:`astrovader.data.preprocessing.scale`)
+PEAK_SOFTENING = 0.5
+
 __all__ = [
     "ModelConfig",
     "TrainConfig",
@@ -492,7 +496,7 @@ class DataConfig:
     crop: list | None = None
     resize: list | None = None
     scaling: str = "none"
-    peak_softening: float = 0.5
+    peak_softening: float = PEAK_SOFTENING
     clip: list | None = None
     nan_policy: str = "error"
     fill_value: float = 0.0

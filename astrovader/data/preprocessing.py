@@ -35,14 +35,13 @@ from typing import Any
 
 import numpy as np
 
+from astrovader.config import PEAK_SOFTENING
 from astrovader.errors import DataError
 
 __all__ = ["SCALINGS", "NAN_POLICIES", "preprocess", "scale", "grayscale", "center_crop", "resize", "fit_shape",
            "conform"]
 
 SCALINGS = ("none", "minmax", "chase", "asinh", "asinh_snr", "zscore", "asinh_peak")
-#: default softening of ``asinh_peak`` as a fraction of the peak (``DataConfig.peak_softening``)
-PEAK_SOFTENING = 0.5
 NAN_POLICIES = ("error", "fill", "drop")
 _EPS = 1e-12
 
