@@ -57,15 +57,20 @@ def _cfg(weight, **kw):
                        profile_weight=weight, **kw)
 
 
-@pytest.mark.parametrize("kind", ["vade", "vae", "ae"])
-def test_profile_weight_adds_w_times_the_profile_error_to_the_loss_not_the_elbo(kind):
+@pytest.mark.parametrize("kind,extra", [("vade", {}), ("vae", {}), ("ae", {}),
+                                        ("vae", {"feature_dim": 4, "code_weight": 0.0})])
+def test_profile_weight_adds_w_times_the_profile_error_to_the_loss_not_the_elbo(kind, extra):
+    """VaDE, VAE, AE and the hierarchical VAE (whose image term is its code AE's; code_weight 0 keeps
+    its sampled code reconstruction out of the comparison)."""
     x = RNG.uniform(size=(5, 8, 8, 1)).astype("float32")
-    with_term, without = build_model(_cfg(2.5), kind), build_model(_cfg(0.0), kind)
+    with_term, without = build_model(_cfg(2.5, **extra), kind), build_model(_cfg(0.0, **extra), kind)
     without.set_weights(with_term.get_weights())
     for m in (with_term, without):  # z = mu (no sampling), so both decode the same x_hat
         m.unit_kl_weight.assign(0.0)
     a, b = with_term.compute_terms(x), without.compute_terms(x)
-    x_hat = with_term.decoder(with_term.encode(x)[0])
+    hierarchical = "feature_dim" in extra
+    x_hat = (with_term.ae_decoder(with_term.ae_encoder(x)) if hierarchical
+             else with_term.decoder(with_term.encode(x)[0]))
     expected = 2.5 * np.asarray(losses.radial_profile_residual(x, x_hat))
     assert np.all(expected > 0)
     np.testing.assert_allclose(np.asarray(a["loss"]) - np.asarray(b["loss"]), expected, rtol=1e-3, atol=1e-4)
