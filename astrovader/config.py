@@ -316,6 +316,10 @@ class TrainConfig:
     hang on where the last few steps landed (0 = off);
     ``early_stopping`` > 0 stops when the validation loss has not improved for that
     many epochs and keeps the best weights (needs ``validation_fraction`` > 0).
+    ``restarts`` > 1 trains that many whole runs (seeds ``seed``, ``seed`` + 1000, ...) and
+    keeps the most stable one: the run whose clusters agree best with the others' (mean
+    ARI; ties to the highest ELBO), on the held-out stamps or, when none are held out, the
+    training stamps (:func:`astrovader.runs.fit_run`; no labels).
 
     The mixture initialisation of ``s3vdc``/``classic`` (see
     :mod:`astrovader.mixture_init`): ``init: gmm`` fits a diagonal GMM on the latent
@@ -373,6 +377,7 @@ class TrainConfig:
     validation_fraction: float = 0.0
     seed: int = 0
     early_stopping: int = 0
+    restarts: int = 1
     # throughput (benchmarks/speed.py measures each choice per network)
     steps_per_execution: int = 10  # 2x the samples/s of 1 for mnist-vade on 2 CPU cores (issue 14)
     jit_compile: bool | None = None
@@ -434,6 +439,11 @@ class TrainConfig:
                               "train.umap_neighbors >= 2")
         if int(self.batch_size) < 1:
             raise ConfigError("train.batch_size must be a positive integer")
+        if int(self.restarts) < 1:
+            raise ConfigError(f"train.restarts={self.restarts!r}: give the number of whole runs to train (1 = one)")
+        if int(self.restarts) > 1 and self.recipe == "supervised":
+            raise ConfigError("train.restarts applies to the clustering recipes; a supervised classifier "
+                              "ensembles with model.ensemble instead")
         if float(self.learning_rate) <= 0:
             raise ConfigError("train.learning_rate must be > 0")
         if not 0.0 <= float(self.ema) < 1.0:

@@ -9,6 +9,8 @@ A *run directory* holds everything one training run produces::
     RUN_DIR/backup/         Keras BackupAndRestore state (removed when training finishes)
     RUN_DIR/metrics.json, RUN_DIR/report.html, RUN_DIR/figures/   from :func:`evaluate_run`
     RUN_DIR/savedmodel/     from :func:`export_run`
+    RUN_DIR/restarts/       with ``train.restarts`` > 1: one run directory per restart and
+                            ``chosen.json`` (which one ``model.keras`` is; see :func:`fit_run`)
 
 :class:`Run` creates, opens and locks one; :func:`fit_run`, :func:`evaluate_run`,
 :func:`predict_run`, :func:`merge_predictions`, :func:`generate_run` and :func:`export_run`
@@ -57,6 +59,8 @@ __all__ = [
     "labels_of",
     "read_history",
     "fit_run",
+    "restart_config",
+    "negative_elbo",
     "evaluate_run",
     "predict_arrays",
     "predict_run",
@@ -83,7 +87,7 @@ class Run:
 
     Attributes:
         path, config, model_path, history, logs, backup, metrics, report, figures,
-        savedmodel: paths inside the directory (see the module docstring).
+        savedmodel, restarts: paths inside the directory (see the module docstring).
         cfg: the run's :class:`~astrovader.config.RunConfig` (``None`` until known).
     """
 
@@ -100,6 +104,7 @@ class Run:
         self.report = self.path / "report.html"
         self.figures = self.path / "figures"
         self.savedmodel = self.path / "savedmodel"
+        self.restarts = self.path / "restarts"
         self.cfg = cfg
         self._model = None
         self._lock = WriteLock(self.path, self.path / self.LOCK_NAME, hint="wait for it to finish")
@@ -207,7 +212,7 @@ class Run:
         try:
             if resume:
                 run.cfg = load_config(run.config)
-            elif run.model_path.is_file() or run.backup.exists() or run.history.is_file():
+            elif run.model_path.is_file() or run.backup.exists() or run.history.is_file() or run.restarts.exists():
                 if not overwrite:
                     what = "a trained model" if run.model_path.is_file() else "an unfinished run"
                     raise AstrovaderError(
@@ -216,7 +221,7 @@ class Run:
                 log.info(f"--overwrite: replacing the run in {run.path}")
                 for p in (run.model_path, run.history, run.metrics, run.report):
                     p.unlink(missing_ok=True)
-                for d in (run.backup, run.logs, run.figures, run.savedmodel):
+                for d in (run.backup, run.logs, run.figures, run.savedmodel, run.restarts):
                     shutil.rmtree(d, ignore_errors=True)
         except BaseException:
             run.unlock()
@@ -325,18 +330,18 @@ def describe_schedule(t: TrainConfig) -> str:
 
 def configure(cfg: RunConfig, *, data: str | None = None, n: int | None = None, epochs: int | None = None,
               batch_size: int | None = None, learning_rate: float | None = None, clusters: int | None = None,
-              latent_dim: int | None = None, seed: int | None = None) -> RunConfig:
+              latent_dim: int | None = None, seed: int | None = None, restarts: int | None = None) -> RunConfig:
     """``cfg`` with the command line's overrides applied (``None`` keeps a value), validated.
 
     A new ``data`` spec drops the preset's stamp count (all the user's stamps are used
     unless ``n``); ``epochs`` rescales the recipe (:func:`scale_epochs`); ``seed`` seeds
-    the data, the weights and the shuffling.
+    the data, the weights and the shuffling; ``restarts`` sets ``train.restarts``.
     """
     cfg = cfg.override("data", spec=data, n=n, seed=seed)
     if data is not None and n is None:
         cfg.data.n = None  # the preset's stamp count is for its built-in set
     cfg = cfg.override("model", n_clusters=clusters, latent_dim=latent_dim, seed=seed)
-    cfg = cfg.override("train", batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    cfg = cfg.override("train", batch_size=batch_size, learning_rate=learning_rate, seed=seed, restarts=restarts)
     if epochs is not None:
         cfg.train = scale_epochs(cfg.train, epochs)
         log.info(f"schedule for {epochs} epoch(s): {describe_schedule(cfg.train)}")
@@ -433,6 +438,13 @@ def fit_run(cfg: RunConfig | None, out: str | os.PathLike, *, resume: bool = Fal
     plus ``history.csv``, TensorBoard logs and ``BackupAndRestore`` checkpoints (so
     ``resume=True`` continues a killed run after its last finished epoch).
 
+    With ``train.restarts`` = R > 1 it trains R whole runs (:func:`restart_config`: seeds
+    moved by ``RESTART_SEED_STRIDE``; restart 0 is the single run) into ``RUN_DIR/restarts/``
+    and keeps the most stable one: the restart whose clusters agree best with the others'
+    (mean adjusted Rand index; ties to the lowest :func:`negative_elbo`), on the held-out
+    stamps when ``validation_fraction`` > 0, else on the training stamps. No labels are read;
+    ``resume=True`` continues the unfinished restart.
+
     Args:
         cfg: resolved configuration (ignored on ``resume``: ``RUN_DIR/config.yaml`` is used).
         out: run directory.
@@ -452,9 +464,7 @@ def fit_run(cfg: RunConfig | None, out: str | os.PathLike, *, resume: bool = Fal
         LockedError: another process is writing ``out``.
         TrainingError: the loss became NaN/Inf.
     """
-    import keras
-
-    from astrovader.training import get_strategy, train
+    from astrovader.training import get_strategy
 
     # created before any TensorFlow op (data loading may resize with TF): a multi-worker
     # strategy must configure the collectives at program start-up
@@ -471,8 +481,11 @@ def fit_run(cfg: RunConfig | None, out: str | os.PathLike, *, resume: bool = Fal
                 log.info(f"{run.path}: training already finished ({cfg.train.total_epochs()} epochs); "
                          "nothing to resume")
                 return None, None, run
-            done = _truncate_history(run)
-            log.info(f"resuming {run.path} after epoch {done} of {cfg.train.total_epochs()}")
+            if int(cfg.train.restarts) > 1:
+                log.info(f"resuming {run.path}: {cfg.train.restarts} restarts")
+            else:
+                done = _truncate_history(run)
+                log.info(f"resuming {run.path} after epoch {done} of {cfg.train.total_epochs()}")
         run.cfg = cfg
         if cfg.train.recipe == "supervised":  # Deep-HiTS / RCNN classifiers (seed 003), trained with labels
             from astrovader.supervised import fit_classifier_run
@@ -493,29 +506,141 @@ def fit_run(cfg: RunConfig | None, out: str | os.PathLike, *, resume: bool = Fal
         if len(images) < cfg.train.batch_size:
             log.info(f"only {len(images)} stamps: batch size lowered from {cfg.train.batch_size} to {len(images)}")
             cfg.train.batch_size = len(images)
-        x_train, x_val = split_validation(images, float(cfg.train.validation_fraction), int(cfg.train.seed))
-        given = cfg.train.total_epochs()
-        if cfg.train.resolve_updates(cfg.train.steps_per_epoch(len(x_train))).total_epochs() != given:
-            minimum = "pretrain_updates" if cfg.train.recipe == "classic" else "schedule_updates"
-            log.info(f"training raised from {given} to {cfg.train.total_epochs()} epochs: at least "
-                     f"train.{minimum}={getattr(cfg.train, minimum)} updates on {len(x_train)} stamps")
-        save_config(cfg, run.config)
-        keras.utils.set_random_seed(int(cfg.train.seed))
-        callbacks = [
-            keras.callbacks.CSVLogger(str(run.history), append=True),
-            keras.callbacks.BackupAndRestore(str(run.backup), save_freq="epoch", delete_checkpoint=True),
-            keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
-            *callbacks,
-        ]
-        log.info(f"training on {len(x_train)} stamps of shape {tuple(images.shape[1:])}"
-                 + (f" ({len(x_val)} for validation)" if x_val is not None else "")
-                 + f"; {describe_schedule(cfg.train)}")
-        t0 = time.time()
-        model, _history = train(cfg, x_train, x_val, callbacks=callbacks, strategy=dist, verbose=verbose)
-        model.save(run.model_path)
+        # one split for every restart, so their held-out losses compare on the same stamps
+        split = split_validation(images, float(cfg.train.validation_fraction), int(cfg.train.seed))
+        if int(cfg.train.restarts) > 1:
+            model = _fit_restarts(cfg, run, split, dist, verbose, callbacks, resume)
+        else:
+            model = _fit_once(cfg, run, split, dist, verbose, callbacks)
         run.model = model
-        log.info(f"trained in {time.time() - t0:.0f} s; wrote {run.model_path}")
     return model, stamps, run
+
+
+def _fit_once(cfg: RunConfig, run: Run, split, dist, verbose, callbacks):
+    """Train ``cfg`` on ``split = (x_train, x_val)`` into the locked ``run``; returns the model."""
+    import keras
+
+    from astrovader.training import train
+
+    x_train, x_val = split
+    given = cfg.train.total_epochs()
+    if cfg.train.resolve_updates(cfg.train.steps_per_epoch(len(x_train))).total_epochs() != given:
+        minimum = "pretrain_updates" if cfg.train.recipe == "classic" else "schedule_updates"
+        log.info(f"training raised from {given} to {cfg.train.total_epochs()} epochs: at least "
+                 f"train.{minimum}={getattr(cfg.train, minimum)} updates on {len(x_train)} stamps")
+    save_config(cfg, run.config)
+    keras.utils.set_random_seed(int(cfg.train.seed))
+    callbacks = [
+        keras.callbacks.CSVLogger(str(run.history), append=True),
+        keras.callbacks.BackupAndRestore(str(run.backup), save_freq="epoch", delete_checkpoint=True),
+        keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
+        *callbacks,
+    ]
+    log.info(f"training on {len(x_train)} stamps of shape {tuple(x_train.shape[1:])}"
+             + (f" ({len(x_val)} for validation)" if x_val is not None else "")
+             + f"; {describe_schedule(cfg.train)}")
+    t0 = time.time()
+    model, _history = train(cfg, x_train, x_val, callbacks=callbacks, strategy=dist, verbose=verbose)
+    model.save(run.model_path)
+    log.info(f"trained in {time.time() - t0:.0f} s; wrote {run.model_path}")
+    return model
+
+
+RESTART_SEED_STRIDE = 1000
+
+
+def restart_config(cfg: RunConfig, index: int) -> RunConfig:
+    """The configuration of restart ``index`` of a ``train.restarts`` run: one whole run with the
+    model and training seeds moved by ``RESTART_SEED_STRIDE * index`` (restart 0 is the run
+    ``train.restarts: 1`` would train) and ``restarts`` 1."""
+    step = RESTART_SEED_STRIDE * int(index)
+    return (cfg.override("train", restarts=1, seed=int(cfg.train.seed) + step)
+            .override("model", seed=int(cfg.model.seed) + step))
+
+
+def negative_elbo(model, x: np.ndarray, seed: int = 0) -> float:
+    """Mean per-stamp negative ELBO of ``model`` on ``x`` (seed 000 eq. 5; inference mode): how
+    ``train.restarts`` breaks a tie between equally stable runs (no labels).
+
+    Unlike the training loss it carries no schedule weights, anchor or penalty, so runs (and a
+    saved model) compare on the likelihood bound alone. The one latent draw per stamp comes
+    from ``seed`` (the model's sampling state is restored afterwards) in batches of 256: every
+    model sees the same noise (common random numbers), so two models differ by their weights,
+    not by the draw.
+    """
+    batch_size = 256
+    gen = getattr(getattr(model, "sampling", None), "seed_generator", None)
+    saved = None if gen is None else np.asarray(gen.state)
+    if gen is not None:
+        gen.state.assign(np.array([int(seed), 0], dtype=saved.dtype))
+    try:
+        total = 0.0
+        for i in range(0, len(x), batch_size):
+            terms = model.compute_terms(np.asarray(x[i:i + batch_size], dtype="float32"), training=False)
+            total -= float(np.sum(np.asarray(terms["elbo"], dtype=np.float64)))
+    finally:
+        if gen is not None:
+            gen.state.assign(saved)
+    return total / max(1, len(x))
+
+
+def _fit_restarts(cfg: RunConfig, run: Run, split, dist, verbose, callbacks, resume: bool):
+    """``train.restarts`` whole runs into ``RUN_DIR/restarts/<i>``; keeps the most stable one.
+
+    On the held-out stamps (the training stamps when none are held out) each restart's
+    clusters are compared with the others'; the one with the highest mean adjusted Rand index
+    to them (:func:`astrovader.mixture_init.medoid`, as ``train.init_restarts`` chooses its
+    clustering) is kept -- a restart that split or merged clusters differently disagrees with
+    the rest. Ties (two restarts, or models without clusters) go to the lowest
+    :func:`negative_elbo`. Labels are never read.
+
+    Each restart is a run directory of its own, so ``resume`` continues the unfinished one and
+    skips the finished ones. The kept restart's ``model.keras`` and ``history.csv`` are copied
+    into ``RUN_DIR``; ``RUN_DIR/restarts/chosen.json`` records every restart's seed, agreement
+    and negative ELBO and the index kept.
+    """
+    from astrovader.mixture_init import medoid
+
+    save_config(cfg, run.config)
+    n = int(cfg.train.restarts)
+    x_train, x_val = split
+    x_score = x_val if x_val is not None else x_train
+    record, models, clusters = [], [], []
+    for i in range(n):
+        sub_cfg = restart_config(cfg, i)
+        sub = Run(run.restarts / str(i))
+        if sub.finished:
+            log.info(f"restart {i + 1} of {n} already finished ({sub.path})")
+            model = sub.model
+        else:
+            again = resume and sub.config.is_file()
+            log.info(f"restart {i + 1} of {n} (seed {sub_cfg.train.seed})" + (": resuming" if again else ""))
+            with Run.create(sub.path, resume=again, overwrite=not again) as sub:
+                if again:
+                    _truncate_history(sub)
+                model = _fit_once(sub_cfg, sub, split, dist, verbose, callbacks)
+        models.append(model)
+        if hasattr(model, "cluster_probabilities"):
+            clusters.append(np.asarray(model.cluster_probabilities(x_score)).argmax(1))
+        record.append({"index": i, "seed": int(sub_cfg.train.seed), "loss": negative_elbo(model, x_score),
+                       "path": f"restarts/{i}"})
+    agreement = medoid(clusters)[1] if len(clusters) == n else [1.0] * n
+    for r, a in zip(record, agreement):
+        r["agreement"] = float(a)
+    chosen = min(range(n), key=lambda i: (-round(agreement[i], 6), record[i]["loss"]))
+    for src, dst in ((run.restarts / str(chosen) / "model.keras", run.model_path),
+                     (run.restarts / str(chosen) / "history.csv", run.history)):
+        tmp = dst.with_name(dst.name + ".tmp")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    where = "held-out" if x_val is not None else "training"
+    (run.restarts / "chosen.json").write_text(json.dumps(
+        {"criterion": f"highest mean adjusted Rand index of the clusters to the other restarts', then "
+                      f"lowest negative ELBO, on the {where} stamps (no labels)",
+         "chosen": chosen, "restarts": record}, indent=1))
+    summary = ", ".join(f"{r['agreement']:.3f} / {r['loss']:.4f}" for r in record)
+    log.info(f"kept restart {chosen + 1} of {n} (agreement / negative ELBO on the {where} stamps: {summary})")
+    return models[chosen]
 
 
 # --------------------------------------------------------------------------- evaluate

@@ -365,7 +365,7 @@ def _vade_clustering_run(cfg, stamps, seed: int, log, workdir: Path) -> list[dic
     store: dict[str, Any] = {}
     t = cfg.train
     cbs = []
-    if _init_epoch(t) is not None:
+    if _init_epoch(t) is not None and int(t.restarts) == 1:  # (with restarts the snapshot would be the last one's)
         umap = dict(umap_neighbors=t.umap_neighbors, umap_components=t.umap_components)
         cbs.append(_snapshot_callback(x, y, _init_epoch(t), seed, cfg.model.n_clusters, umap, store))
     t0 = time.perf_counter()
@@ -391,6 +391,17 @@ def _vade_clustering_run(cfg, stamps, seed: int, log, workdir: Path) -> list[dic
                      occupancy=np.bincount(labels, minlength=cfg.model.n_clusters).tolist(),
                      prior_agreement=getattr(getattr(model, "mixture_init", None), "prior_agreement", None))
     rows = [row]
+    if run.restarts.is_dir():  # train.restarts: every restart scored (the kept one is the `vade` row)
+        import json
+
+        chosen = json.loads((run.restarts / "chosen.json").read_text())
+        row["restart_chosen"] = chosen["chosen"]
+        for r in chosen["restarts"]:
+            sub = runs.Run.open(run.path / r["path"]).model
+            store[f"vade, restart {r['index']} [same seed]"] = (sub.cluster_probabilities(x).argmax(1),
+                                                                 sub.encode(x)[0], 0.0)
+            row.setdefault("restart_negative_elbo", []).append(r["loss"])
+            row.setdefault("restart_agreement", []).append(r["agreement"])
     if model.mc_samples > 0:  # the same run's clusters with gamma at the posterior mean (diagnostic)
         store["vade, γ at mean [same run]"] = (model.cluster_probabilities(x, mc_samples=0).argmax(1), mu, 0.0)
     t0 = time.perf_counter()

@@ -238,6 +238,20 @@ def test_clustering_benchmark_pretrains_for_the_presets_updates_like_fit_run(tmp
     assert {r["method"] for r in data["runs"]} >= {"vade", "n2d [same AE]", "vade at init [same AE]"}
 
 
+def test_clustering_benchmark_scores_every_restart_and_the_vade_row_is_the_kept_one(tmp_path, monkeypatch):
+    _tiny_mnist_preset(tmp_path, monkeypatch, "tiny-restarts", pretrain_epochs=1, pretrain_updates=2, vade_epochs=1,
+                      restarts=2)
+    assert quality.main(["--experiments", "clustering_mnist5k", "--preset", "tiny-restarts", "--methods", "vade",
+                         "--seeds", "0", "--n", "200", "--results-dir", str(tmp_path), "--no-markdown"]) == 0
+    rows = {r["method"]: r for r in json.loads((tmp_path / "clustering_mnist5k.json").read_text())["runs"]}
+    vade = rows["vade"]
+    assert len(vade["restart_negative_elbo"]) == 2 and {"vade, restart 0 [same seed]", "vade, restart 1 [same seed]"} <= set(rows)
+    assert vade["restart_agreement"][0] == vade["restart_agreement"][1]  # two restarts: a tie, so the ELBO decides
+    assert vade["restart_chosen"] == int(np.argmin(vade["restart_negative_elbo"]))
+    kept = rows[f"vade, restart {vade['restart_chosen']} [same seed]"]
+    assert (kept["acc_hungarian"], kept["nmi"]) == (vade["acc_hungarian"], vade["nmi"])
+
+
 def test_explicit_phase_lengths_switch_off_the_presets_minimum_updates():
     """``--gamma-epochs`` etc. (and ``--quick``) are the schedule asked for, not raised to ``schedule_updates``."""
     from argparse import Namespace

@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 
+from astrovader.cli._flags import COUNT
 from astrovader.config import RunConfig, load_config, load_preset
 from astrovader.runs import Run, conform, data_config, labels_of, read_history
 
@@ -48,6 +49,9 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clusters", type=int, metavar="K", help="number of mixture components K")
     p.add_argument("--latent-dim", type=int, metavar="J", help="latent dimension J")
     p.add_argument("--seed", type=int, metavar="S", help="seed for weights, shuffling and sampling")
+    p.add_argument("--restarts", type=COUNT, metavar="R",
+                   help="train R whole runs (seeds S, S+1000, ...) and keep the one whose clusters agree best "
+                   "with the others'; no labels are read (default: the preset's train.restarts)")
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker", "auto"), default="auto",
                    help="tf.distribute strategy: default (one device), mirrored (all local GPUs/devices), "
                    "multiworker (MultiWorkerMirroredStrategy from TF_CONFIG), auto = mirrored when more "
@@ -67,4 +71,4 @@ def resolve_config(args) -> RunConfig:
         cfg = load_preset(getattr(args, "preset", None) or "demo")
     return configure(cfg, data=args.data, n=args.n, epochs=args.epochs, batch_size=args.batch_size,
                      learning_rate=args.learning_rate, clusters=args.clusters, latent_dim=args.latent_dim,
-                     seed=args.seed)
+                     seed=args.seed, restarts=args.restarts)

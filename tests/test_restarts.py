@@ -1,0 +1,110 @@
+"""``train.restarts``: R whole runs, the most stable one kept (ties: the highest ELBO), no labels read."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from astrovader import runs
+from astrovader.cli import main
+from astrovader.config import load_config
+from astrovader.data import load
+from astrovader.errors import AstrovaderError, ConfigError
+from cli_helpers import tiny_config, tiny_npz
+
+
+def _cfg(tmp_path, restarts=2, **train):
+    data = tiny_npz(tmp_path / "tiny.npz", n=80)
+    cfg = runs.configure(load_config(tiny_config(tmp_path / "tiny.yaml")), data=str(data), seed=3)
+    return cfg.override("train", restarts=restarts, **train)
+
+
+def _weights(model):
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+def test_two_restarts_tie_on_agreement_and_keep_the_highest_elbo_and_restart_0_is_the_single_run(tmp_path):
+    cfg = _cfg(tmp_path)
+    model, stamps, run = runs.fit_run(cfg, tmp_path / "r2", verbose=0)
+    rec = json.loads((run.restarts / "chosen.json").read_text())
+    losses = [r["loss"] for r in rec["restarts"]]
+    assert [r["seed"] for r in rec["restarts"]] == [3, 3 + runs.RESTART_SEED_STRIDE]
+    assert rec["restarts"][0]["agreement"] == rec["restarts"][1]["agreement"]  # the ARI of the pair, both ways
+    assert rec["chosen"] == int(np.argmin(losses)) and np.all(np.isfinite(losses))
+    chosen = runs.Run.open(run.restarts / str(rec["chosen"]))
+    # the run's model and history are the kept restart's, and each restart a run of its own
+    assert (run.path / "model.keras").read_bytes() == chosen.model_path.read_bytes()
+    assert run.history.read_text() == chosen.history.read_text()
+    for a, b in zip(_weights(model), _weights(chosen.model)):
+        np.testing.assert_array_equal(a, b)
+    assert runs.Run.open(run.restarts / "1").cfg.train.seed == 3 + runs.RESTART_SEED_STRIDE
+    assert runs.Run.open(run.path).cfg.train.restarts == 2
+    # the criterion is the negative ELBO on the stamps, recomputable from the saved model
+    x = runs.conform(stamps.images, cfg.model.input_shape, quiet=True)
+    other = runs.Run.open(run.restarts / "1")
+    again = runs.negative_elbo(other.model, x)
+    assert again == pytest.approx(losses[1], rel=1e-5)
+
+    # restart 0 is the run train.restarts: 1 trains: same seed, same weights
+    single, _, _ = runs.fit_run(cfg.override("train", restarts=1), tmp_path / "r1", verbose=0)
+    for a, b in zip(_weights(single), _weights(runs.Run.open(run.restarts / "0").model)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_restarts_never_read_labels_and_the_cli_flag_is_the_python_api(tmp_path):
+    """`astrovader train --restarts 2` and fit_run on the same stamps with their labels scrambled
+    or removed keep the same restart with the same losses."""
+    cfg = _cfg(tmp_path)
+    assert main(["train", "--config", str(tmp_path / "tiny.yaml"), "--data", cfg.data.spec, "--seed", "3",
+                 "--restarts", "2", "--out", str(tmp_path / "cli"), "--verbose", "0"]) == 0
+    chosen = [json.loads((tmp_path / "cli" / "restarts" / "chosen.json").read_text())]
+    stamps = load(cfg.data)
+    for name, labels in (("shuffled", np.random.default_rng(1).permutation(stamps.labels)), ("none", None)):
+        s = load(cfg.data)
+        s.labels = labels
+        _, _, run = runs.fit_run(cfg, tmp_path / name, verbose=0, stamps=s)
+        chosen.append(json.loads((run.restarts / "chosen.json").read_text()))
+    for c in chosen[1:]:
+        assert c["chosen"] == chosen[0]["chosen"]
+        np.testing.assert_allclose([r["loss"] for r in c["restarts"]], [r["loss"] for r in chosen[0]["restarts"]],
+                                   rtol=1e-5)
+
+
+def test_restarts_resume_the_unfinished_restart_and_keep_the_finished_ones(tmp_path):
+    cfg = _cfg(tmp_path, restarts=3)
+    _, _, run = runs.fit_run(cfg, tmp_path / "run", verbose=0)
+    first = (run.restarts / "0" / "model.keras").read_bytes()
+    # as if killed while restart 3 trained: no run model, restart 3 unfinished
+    for p in (run.model_path, run.history, run.restarts / "chosen.json", run.restarts / "2" / "model.keras"):
+        p.unlink()
+    (run.restarts / "2" / "backup").mkdir()
+    with pytest.raises(AstrovaderError, match="unfinished run"):
+        runs.fit_run(cfg, run.path, verbose=0)  # neither --resume nor --overwrite: nothing is touched
+    assert (run.restarts / "0" / "model.keras").read_bytes() == first
+    model, _, run = runs.fit_run(None, run.path, resume=True, verbose=0)
+    assert (run.restarts / "0" / "model.keras").read_bytes() == first  # not retrained
+    rec = json.loads((run.restarts / "chosen.json").read_text())
+    assert len(rec["restarts"]) == 3 and run.finished and (run.restarts / "2").joinpath("model.keras").is_file()
+    # three restarts: the one whose clusters agree best with the other two (mean ARI) is kept
+    stamps = load(cfg.data)
+    labels = [runs.Run.open(run.restarts / str(i)).model.cluster_probabilities(stamps.images).argmax(1)
+              for i in range(3)]
+    agreement = [np.mean([adjusted_rand_score(labels[i], labels[j]) for j in range(3) if j != i]) for i in range(3)]
+    np.testing.assert_allclose([r["agreement"] for r in rec["restarts"]], agreement, atol=1e-9)
+    best = max(agreement)
+    assert agreement[rec["chosen"]] == pytest.approx(best)
+    assert rec["chosen"] == min((i for i in range(3) if agreement[i] == pytest.approx(best)),
+                                key=lambda i: rec["restarts"][i]["loss"])
+    # --overwrite starts every restart again
+    with runs.Run.create(run.path, overwrite=True):
+        assert not run.restarts.exists() and not run.model_path.exists()
+
+
+def test_restarts_config_is_checked():
+    from astrovader.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="train.restarts"):
+        TrainConfig(restarts=0).validate()
+    with pytest.raises(ConfigError, match="train.restarts"):
+        TrainConfig(restarts=2, recipe="supervised").validate()
