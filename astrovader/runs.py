@@ -506,7 +506,7 @@ def fit_run(cfg: RunConfig | None, out: str | os.PathLike, *, resume: bool = Fal
         if len(images) < cfg.train.batch_size:
             log.info(f"only {len(images)} stamps: batch size lowered from {cfg.train.batch_size} to {len(images)}")
             cfg.train.batch_size = len(images)
-        # one split for every restart, so their held-out losses compare on the same stamps
+        # one split for every restart, so that they are compared on the same stamps
         split = split_validation(images, float(cfg.train.validation_fraction), int(cfg.train.seed))
         if int(cfg.train.restarts) > 1:
             model = _fit_restarts(cfg, run, split, dist, verbose, callbacks, resume)
@@ -628,16 +628,16 @@ def _fit_restarts(cfg: RunConfig, run: Run, split, dist, verbose, callbacks, res
     for r, a in zip(record, agreement):
         r["agreement"] = float(a)
     chosen = min(range(n), key=lambda i: (-round(agreement[i], 6), record[i]["loss"]))
-    for src, dst in ((run.restarts / str(chosen) / "model.keras", run.model_path),
-                     (run.restarts / str(chosen) / "history.csv", run.history)):
-        tmp = dst.with_name(dst.name + ".tmp")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
     where = "held-out" if x_val is not None else "training"
     (run.restarts / "chosen.json").write_text(json.dumps(
         {"criterion": f"highest mean adjusted Rand index of the clusters to the other restarts', then "
                       f"lowest negative ELBO, on the {where} stamps (no labels)",
          "chosen": chosen, "restarts": record}, indent=1))
+    # the model last: its presence marks the run finished
+    for name, dst in (("history.csv", run.history), ("model.keras", run.model_path)):
+        tmp = dst.with_name(dst.name + ".tmp")
+        shutil.copyfile(run.restarts / str(chosen) / name, tmp)
+        os.replace(tmp, dst)
     summary = ", ".join(f"{r['agreement']:.3f} / {r['loss']:.4f}" for r in record)
     log.info(f"kept restart {chosen + 1} of {n} (agreement / negative ELBO on the {where} stamps: {summary})")
     return models[chosen]
