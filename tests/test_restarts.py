@@ -108,3 +108,17 @@ def test_restarts_config_is_checked():
         TrainConfig(restarts=0).validate()
     with pytest.raises(ConfigError, match="train.restarts"):
         TrainConfig(restarts=2, recipe="supervised").validate()
+
+
+def test_restarts_under_mirrored_strategy_with_two_replicas(tmp_path):
+    import tensorflow as tf
+
+    assert len(tf.config.list_logical_devices("CPU")) >= 2
+    cfg = _cfg(tmp_path)
+    model, stamps, run = runs.fit_run(cfg, tmp_path / "mirrored", strategy="mirrored", verbose=0)
+    rec = json.loads((run.restarts / "chosen.json").read_text())
+    assert all(np.isfinite(r["loss"]) and -1.0 <= r["agreement"] <= 1.0 for r in rec["restarts"])
+    # the criterion is the same number outside the strategy, from the saved model
+    x = stamps.images
+    assert runs.negative_elbo(runs.Run.open(run.restarts / "1").model, x) == pytest.approx(rec["restarts"][1]["loss"],
+                                                                                         rel=1e-5)
