@@ -610,11 +610,11 @@ def _fit_restarts(cfg: RunConfig, run: Run, split, dist, verbose, callbacks, res
         sub_cfg = restart_config(cfg, i)
         sub = Run(run.restarts / str(i))
         if sub.finished:
-            log.info(f"restart {i + 1} of {n} already finished ({sub.path})")
+            log.info(f"restart {i} of 0..{n - 1} already finished ({sub.path})")
             model = sub.model
         else:
             again = resume and sub.config.is_file()
-            log.info(f"restart {i + 1} of {n} (seed {sub_cfg.train.seed})" + (": resuming" if again else ""))
+            log.info(f"restart {i} of 0..{n - 1} (seed {sub_cfg.train.seed})" + (": resuming" if again else ""))
             with Run.create(sub.path, resume=again, overwrite=not again) as sub:
                 if again:
                     _truncate_history(sub)
@@ -639,7 +639,8 @@ def _fit_restarts(cfg: RunConfig, run: Run, split, dist, verbose, callbacks, res
         shutil.copyfile(run.restarts / str(chosen) / name, tmp)
         os.replace(tmp, dst)
     summary = ", ".join(f"{r['agreement']:.3f} / {r['loss']:.4f}" for r in record)
-    log.info(f"kept restart {chosen + 1} of {n} (agreement / negative ELBO on the {where} stamps: {summary})")
+    log.info(f"kept restart {chosen} ({run.restarts / str(chosen)}); agreement / negative ELBO on the {where} "
+             f"stamps: {summary}")
     return models[chosen]
 
 

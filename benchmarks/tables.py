@@ -71,6 +71,8 @@ def _cfg_line(data) -> str:
         sched += f" (most stable of {t['init_restarts']})"
     if int(t.get("anchor_epochs") or 0) > 0:
         sched += f", γ anchored to it for {t['anchor_epochs']} epochs"
+    if int(t.get("restarts") or 1) > 1:
+        sched += f", most stable of {t['restarts']} whole runs"
     if t.get("mixed_precision", "none") != "none":
         sched += f", precision `{t['mixed_precision']}`"
     augment = [a for a in ("flips", "rot90", "shift", "rotate") if c.get("data", {}).get(a)]
@@ -426,7 +428,8 @@ def render_classifiers(name: str, data: dict[str, Any]) -> list[str]:
 
 
 _SAME_AE = " [same AE]"
-_OWN = (_SAME_AE, " [same run]")  # rows from the VaDE run itself: diagnostics, not baselines
+_SAME_SEED = " [same seed]"  # a restart of the seed's run (train.restarts); the `vade` row is the one kept
+_OWN = (_SAME_AE, " [same run]", _SAME_SEED)  # rows from the VaDE run itself: diagnostics, not baselines
 #: Row name of a supervised reference on a VaDE run's own codes (``benchmarks.quality._probe_labels``).
 PROBE = "labelled probe"
 
@@ -512,7 +515,10 @@ def render_clustering(name: str, data: dict[str, Any]) -> list[str]:
            f"seeds {data.get('seeds')}; score `{key}`. Rows marked [same AE] cluster the VaDE run's own "
            "pretrained codes (its initialisation), so VaDE minus them is what the VaDE phase adds."
            + (" Rows marked [same run] score the trained VaDE itself another way (γ at the posterior mean "
-              "instead of L samples)." if any(r["method"].startswith("vade, ") for r in data["runs"]) else "")
+              "instead of L samples)." if any(r["method"].startswith("vade, γ") for r in data["runs"]) else "")
+           + (f" Rows marked{_SAME_SEED} are the seed's restarts (`train.restarts`: whole runs with seeds s, "
+              "s + 1000, ...); the `vade` row is the one the label-free criterion kept."
+              if any(r["method"].endswith(_SAME_SEED) for r in data["runs"]) else "")
            + (f" `{PROBE}` rows are no clustering: a logistic regression trained *with* the labels on those "
               "codes (5-fold cross-validated), how much of the classes the codes hold."
               if any(r["method"].startswith(PROBE) for r in data["runs"]) else "")

@@ -26,7 +26,7 @@ def tiny_config(path: Path, recipe: str = "s3vdc") -> Path:
     cfg = load_preset("demo").to_dict()
     cfg["name"] = "tiny"
     cfg["model"].update(input_shape=None, filters=[4, 4, 4, 4], latent_dim=2, n_clusters=2, mc_samples=1)
-    cfg["train"].update(recipe=recipe, batch_size=40, gmm_batches=2, gamma_epochs=1, periods=1,
+    cfg["train"].update(recipe=recipe, batch_size=40, gmm_batches=2, gamma_epochs=1, periods=1, restarts=1,
                         anneal_epochs=1, static_epochs=1, pretrain_epochs=1, vade_epochs=1, final_learning_rate=None,
                         schedule_updates=0)
     cfg["data"].update(n=None, spec="unused")

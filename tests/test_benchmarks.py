@@ -56,7 +56,8 @@ def test_clustering_results_render_with_verdicts(tmp_path):
 
     runs = [row("vade", 0, 0.92), row("vade", 1, 0.90), row("pca+gmm", 0, 0.60), row("pca+gmm", 1, 0.58),
             row("n2d [same AE]", 0, 0.99), row("vade, γ at mean [same run]", 0, 0.98),
-            row("labelled probe [same run]", 0, 0.95), row("labelled probe [same run]", 1, 0.97)]
+            row("labelled probe [same run]", 0, 0.95), row("labelled probe [same run]", 1, 0.97),
+            row("vade, restart 1 [same seed]", 0, 0.97), row("vade, restart 1 [same seed]", 1, 0.99)]
     data = {"experiment": "clustering_mnist5k", "score": "acc_hungarian", "seeds": [0, 1],
             "targets": {"acc_mean": 0.90, "acc_sd": 0.02, "margin": 0.35, "train_minutes": 20},
             "data": {"spec": "builtin:mnist5k", "n": 10, "shape": [28, 28, 1], "class_counts": [5, 5]},
@@ -65,8 +66,9 @@ def test_clustering_results_render_with_verdicts(tmp_path):
     md = C.write_results_md(tmp_path, tmp_path / "RESULTS.md").read_text()
     assert "| **vade** | 0.910 ± 0.014 |" in md
     assert "- mean ≥ 0.9: **yes**" in md and "- sd ≤ 0.02: **yes**" in md
-    # the [same AE] and [same run] rows are shown but are not competing baselines; 0.91 < 0.59 + 0.35
+    # the [same AE], [same run] and [same seed] rows are shown but are not competing baselines; 0.91 < 0.59 + 0.35
     assert "| vade, γ at mean [same run] | 0.980 |" in md and "Rows marked [same run]" in md
+    assert "| vade, restart 1 [same seed] | 0.980 ± 0.014 |" in md and "Rows marked [same seed]" in md
     assert "best baseline (pca+gmm 0.590) + 0.35: **no**" in md
     # the labelled probe is a reference read beside VaDE, never a baseline: 0.91 of 0.96
     assert "rows are no clustering" in md and "(labelled probe [same run], 5-fold): 0.960; VaDE reaches 94.8% of it; the target (0.940) is below it" in md
