@@ -729,6 +729,8 @@ def evaluate_run(run: Run | str | os.PathLike, data: str | None = None, n: int |
         elif n_samples > 0:
             samples = model.sample(n_samples * 4, seed=seed).reshape((4, n_samples) + tuple(x.shape[1:]))
         variance = res.get("variance") if is_vade and getattr(model, "variance_head", None) is not None else None
+        if (run.restarts / "chosen.json").is_file():  # train.restarts: which run this is, and why
+            metrics["restarts"] = json.loads((run.restarts / "chosen.json").read_text())
         metrics["seconds"] = time.time() - t0
         save_metrics(to_jsonable(metrics), run.metrics)
         summary = {k: v for k, v in metrics["scores"].items() if isinstance(v, (int, float))}

@@ -40,6 +40,7 @@ def test_two_restarts_tie_on_agreement_and_keep_the_highest_elbo_and_restart_0_i
         np.testing.assert_array_equal(a, b)
     assert runs.Run.open(run.restarts / "1").cfg.train.seed == 3 + runs.RESTART_SEED_STRIDE
     assert runs.Run.open(run.path).cfg.train.restarts == 2
+    assert runs.evaluate_run(run, stamps=stamps, n_samples=0)["restarts"] == rec  # metrics.json says which run
     # the criterion is the negative ELBO on the stamps, recomputable from the saved model
     x = runs.conform(stamps.images, cfg.model.input_shape, quiet=True)
     other = runs.Run.open(run.restarts / "1")
