@@ -1,6 +1,11 @@
 """``train.restarts``: R whole runs, the most stable one kept (ties: the highest ELBO), no labels read."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -72,23 +77,41 @@ def test_restarts_never_read_labels_and_the_cli_flag_is_the_python_api(tmp_path)
                                    rtol=1e-5)
 
 
-def test_restarts_resume_the_unfinished_restart_and_keep_the_finished_ones(tmp_path):
-    cfg = _cfg(tmp_path, restarts=3)
-    _, _, run = runs.fit_run(cfg, tmp_path / "run", verbose=0)
-    first = (run.restarts / "0" / "model.keras").read_bytes()
-    # as if killed while restart 3 trained: no run model, restart 3 unfinished
-    for p in (run.model_path, run.history, run.restarts / "chosen.json", run.restarts / "2" / "model.keras"):
-        p.unlink()
-    (run.restarts / "2" / "backup").mkdir()
+def test_restarts_resume_after_sigkill_continues_the_unfinished_restart_and_keeps_the_finished_one(tmp_path):
+    """`astrovader train --restarts 3` killed (SIGKILL) while restart 1 trains, then `--resume`."""
+    data = tiny_npz(tmp_path / "tiny.npz", n=160)
+    out = tmp_path / "run"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, "-m", "astrovader", "train", "--config", str(tiny_config(tmp_path / "tiny.yaml")),
+           "--data", str(data), "--out", str(out), "--epochs", "8", "--restarts", "3", "--seed", "3",
+           "--verbose", "0"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    meta = out / "restarts" / "1" / "backup" / "training_metadata.json"
+    deadline, killed = time.time() + 300, False
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if json.loads(meta.read_text())["epoch"] >= 3:
+                proc.send_signal(signal.SIGKILL)
+                killed = True
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.02)
+    proc.wait(timeout=60)
+    assert killed, f"training ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+    assert not (out / "model.keras").exists() and not (out / "restarts" / "2").exists()
+    first = (out / "restarts" / "0" / "model.keras").read_bytes()
     with pytest.raises(AstrovaderError, match="unfinished run"):
-        runs.fit_run(cfg, run.path, verbose=0)  # neither --resume nor --overwrite: nothing is touched
-    assert (run.restarts / "0" / "model.keras").read_bytes() == first
-    model, _, run = runs.fit_run(None, run.path, resume=True, verbose=0)
-    assert (run.restarts / "0" / "model.keras").read_bytes() == first  # not retrained
+        runs.fit_run(load_config(out / "config.yaml"), out, verbose=0)  # neither --resume nor --overwrite
+    assert main(["train", "--out", str(out), "--resume", "--verbose", "0"]) == 0
+    assert (out / "restarts" / "0" / "model.keras").read_bytes() == first  # not retrained
+    epochs = [int(r.split(",")[0]) for r in (out / "restarts" / "1" / "history.csv").read_text().splitlines()[1:]]
+    assert epochs == list(range(8))  # the killed restart went on from its last finished epoch
+    run = runs.Run.open(out)
     rec = json.loads((run.restarts / "chosen.json").read_text())
-    assert len(rec["restarts"]) == 3 and run.finished and (run.restarts / "2").joinpath("model.keras").is_file()
+    assert len(rec["restarts"]) == 3 and run.finished
     # three restarts: the one whose clusters agree best with the other two (mean ARI) is kept
-    stamps = load(cfg.data)
+    stamps = load(run.cfg.data)
     labels = [runs.Run.open(run.restarts / str(i)).model.cluster_probabilities(stamps.images).argmax(1)
               for i in range(3)]
     agreement = [np.mean([adjusted_rand_score(labels[i], labels[j]) for j in range(3) if j != i]) for i in range(3)]
@@ -98,7 +121,7 @@ def test_restarts_resume_the_unfinished_restart_and_keep_the_finished_ones(tmp_p
     assert rec["chosen"] == min((i for i in range(3) if agreement[i] == pytest.approx(best)),
                                 key=lambda i: rec["restarts"][i]["loss"])
     # --overwrite starts every restart again
-    with runs.Run.create(run.path, overwrite=True):
+    with runs.Run.create(out, overwrite=True):
         assert not run.restarts.exists() and not run.model_path.exists()
 
 
