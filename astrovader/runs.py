@@ -610,11 +610,11 @@ def _fit_restarts(cfg: RunConfig, run: Run, split, dist, verbose, callbacks, res
         sub_cfg = restart_config(cfg, i)
         sub = Run(run.restarts / str(i))
         if sub.finished:
-            log.info(f"restart {i} of 0..{n - 1} already finished ({sub.path})")
+            log.info(f"{sub.path}: restart {i} ({n} in all) already finished")
             model = sub.model
         else:
             again = resume and sub.config.is_file()
-            log.info(f"restart {i} of 0..{n - 1} (seed {sub_cfg.train.seed})" + (": resuming" if again else ""))
+            log.info(f"{sub.path}: {'resuming ' if again else ''}restart {i} ({n} in all), seed {sub_cfg.train.seed}")
             with Run.create(sub.path, resume=again, overwrite=not again) as sub:
                 if again:
                     _truncate_history(sub)
@@ -622,12 +622,12 @@ def _fit_restarts(cfg: RunConfig, run: Run, split, dist, verbose, callbacks, res
         models.append(model)
         if hasattr(model, "cluster_probabilities"):
             clusters.append(np.asarray(model.cluster_probabilities(x_score)).argmax(1))
-        record.append({"index": i, "seed": int(sub_cfg.train.seed), "loss": negative_elbo(model, x_score),
+        record.append({"index": i, "seed": int(sub_cfg.train.seed), "negative_elbo": negative_elbo(model, x_score),
                        "path": f"restarts/{i}"})
     agreement = medoid(clusters)[1] if len(clusters) == n else [1.0] * n
     for r, a in zip(record, agreement):
         r["agreement"] = float(a)
-    chosen = min(range(n), key=lambda i: (-round(agreement[i], 6), record[i]["loss"]))
+    chosen = min(range(n), key=lambda i: (-round(agreement[i], 6), record[i]["negative_elbo"]))
     where = "held-out" if x_val is not None else "training"
     (run.restarts / "chosen.json").write_text(json.dumps(
         {"criterion": f"highest mean adjusted Rand index of the clusters to the other restarts', then "
@@ -638,7 +638,7 @@ def _fit_restarts(cfg: RunConfig, run: Run, split, dist, verbose, callbacks, res
         tmp = dst.with_name(dst.name + ".tmp")
         shutil.copyfile(run.restarts / str(chosen) / name, tmp)
         os.replace(tmp, dst)
-    summary = ", ".join(f"{r['agreement']:.3f} / {r['loss']:.4f}" for r in record)
+    summary = ", ".join(f"{r['agreement']:.3f} / {r['negative_elbo']:.4f}" for r in record)
     log.info(f"kept restart {chosen} ({run.restarts / str(chosen)}); agreement / negative ELBO on the {where} "
              f"stamps: {summary}")
     return models[chosen]

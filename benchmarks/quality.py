@@ -19,6 +19,7 @@ Labels are only used for scoring. ``python -m benchmarks.quality --help`` lists 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -392,15 +393,13 @@ def _vade_clustering_run(cfg, stamps, seed: int, log, workdir: Path) -> list[dic
                      prior_agreement=getattr(getattr(model, "mixture_init", None), "prior_agreement", None))
     rows = [row]
     if run.restarts.is_dir():  # train.restarts: every restart scored (the kept one is the `vade` row)
-        import json
-
         chosen = json.loads((run.restarts / "chosen.json").read_text())
         row["restart_chosen"] = chosen["chosen"]
         for r in chosen["restarts"]:
             sub = runs.Run.open(run.path / r["path"]).model
             store[f"vade, restart {r['index']} [same seed]"] = (sub.cluster_probabilities(x).argmax(1),
                                                                  sub.encode(x)[0], 0.0)
-            row.setdefault("restart_negative_elbo", []).append(r["loss"])
+            row.setdefault("restart_negative_elbo", []).append(r["negative_elbo"])
             row.setdefault("restart_agreement", []).append(r["agreement"])
     if model.mc_samples > 0:  # the same run's clusters with gamma at the posterior mean (diagnostic)
         store["vade, γ at mean [same run]"] = (model.cluster_probabilities(x, mc_samples=0).argmax(1), mu, 0.0)
