@@ -25,10 +25,6 @@ def _cfg(tmp_path, restarts=2, **train):
     return cfg.override("train", restarts=restarts, **train)
 
 
-def _weights(model):
-    return [np.asarray(w) for w in model.get_weights()]
-
-
 class _Unreadable:
     """Stands in for the labels: any use of it fails the test."""
 
@@ -60,7 +56,7 @@ def test_two_restarts_tie_on_agreement_keep_the_highest_elbo_read_no_label_and_r
     # the run's model and history are the kept restart's, and each restart a run of its own
     assert (run.path / "model.keras").read_bytes() == chosen.model_path.read_bytes()
     assert run.history.read_text() == chosen.history.read_text()
-    for a, b in zip(_weights(model), _weights(chosen.model)):
+    for a, b in zip(model.get_weights(), chosen.model.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert runs.Run.open(run.restarts / "1").cfg.train.seed == 3 + runs.RESTART_SEED_STRIDE
     assert runs.Run.open(run.path).cfg.train.restarts == 2
@@ -72,7 +68,7 @@ def test_two_restarts_tie_on_agreement_keep_the_highest_elbo_read_no_label_and_r
     # restart 0 is the run train.restarts: 1 trains: same seed, same weights
     single, _, _ = runs.fit_run(cfg.override("train", restarts=1), tmp_path / "r1", verbose=0, stamps=stamps,
                                 strategy="mirrored")
-    for a, b in zip(_weights(single), _weights(runs.Run.open(run.restarts / "0").model)):
+    for a, b in zip(single.get_weights(), runs.Run.open(run.restarts / "0").model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -142,3 +138,28 @@ def test_restarts_config_is_checked():
         TrainConfig(restarts=0).validate()
     with pytest.raises(ConfigError, match="train.restarts"):
         TrainConfig(restarts=2, recipe="supervised").validate()
+
+
+def test_models_without_clusters_tie_on_agreement_so_the_elbo_decides(tmp_path):
+    """A plain VAE (recipe ``vae``) has no clusters to compare: every restart agrees 1.0 and the
+    lowest negative ELBO is kept."""
+    cfg = _cfg(tmp_path, restarts=2, recipe="vae", vae_epochs=1)
+    model, stamps, run = runs.fit_run(cfg, tmp_path / "vae", verbose=0)
+    assert not hasattr(model, "cluster_probabilities")
+    rec = json.loads((run.restarts / "chosen.json").read_text())
+    assert [r["agreement"] for r in rec["restarts"]] == [1.0, 1.0]
+    assert rec["chosen"] == int(np.argmin([r["negative_elbo"] for r in rec["restarts"]]))
+
+
+def test_negative_elbo_uses_its_seeds_draws_and_leaves_the_models_sampling_state_as_it_was():
+    from astrovader.config import load_preset
+    from astrovader.models import build_model
+
+    mcfg = load_preset("demo").model
+    mcfg.input_shape, mcfg.filters, mcfg.latent_dim = (12, 12, 1), [4, 4, 4, 4], 2
+    model = build_model(mcfg, "vade")
+    x = np.random.default_rng(0).normal(size=(300, 12, 12, 1)).astype("float32")  # two batches of 256
+    state = np.asarray(model.sampling.seed_generator.state).copy()
+    a, b, other = runs.negative_elbo(model, x), runs.negative_elbo(model, x), runs.negative_elbo(model, x, seed=1)
+    assert a == b != other and np.isfinite(a)
+    np.testing.assert_array_equal(np.asarray(model.sampling.seed_generator.state), state)
