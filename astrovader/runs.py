@@ -629,10 +629,12 @@ def _fit_restarts(cfg: RunConfig, run: Run, split, dist, verbose, callbacks, res
         r["agreement"] = float(a)
     chosen = min(range(n), key=lambda i: (-round(agreement[i], 6), record[i]["negative_elbo"]))
     where = "held-out" if x_val is not None else "training"
-    (run.restarts / "chosen.json").write_text(json.dumps(
+    tmp = run.restarts / "chosen.json.tmp"
+    tmp.write_text(json.dumps(
         {"criterion": f"highest mean adjusted Rand index of the clusters to the other restarts', then "
                       f"lowest negative ELBO, on the {where} stamps (no labels)",
          "chosen": chosen, "restarts": record}, indent=1))
+    os.replace(tmp, run.restarts / "chosen.json")
     # the model last: its presence marks the run finished
     for name, dst in (("history.csv", run.history), ("model.keras", run.model_path)):
         tmp = dst.with_name(dst.name + ".tmp")
