@@ -6,7 +6,9 @@ architecture, latent size J, optionally K, learning rate, beta and schedule leng
 from ``hp``; ``fit(hp, model, ...)`` runs the training recipe of the trial's config (the
 same schedule callbacks as :func:`astrovader.training.train`). :func:`run_search` drives
 a Bayesian, Hyperband or random search and writes ``best.yaml`` (loadable by
-``astrovader train --config``), ``summary.md`` and ``trials.csv``.
+``astrovader train --config``), ``summary.md`` and ``trials.csv``. Each trial trains one run:
+the base config's ``train.restarts`` is not applied to trials (a search already trains many
+runs) and is kept in ``best.yaml``, so training the best config trains its restarts.
 
 Objectives (all maximised; labels are never an objective):
 
