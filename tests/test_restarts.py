@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,7 +84,8 @@ def test_the_restarts_flag_is_train_restarts(tmp_path):
     assert runs.configure(cfg, restarts=3).train.restarts == 3 and runs.configure(cfg).train.restarts == 1
 
 
-def test_restarts_resume_after_sigkill_continues_the_unfinished_restart_and_keeps_the_finished_one(tmp_path):
+def test_restarts_resume_after_sigkill_continues_the_unfinished_restart_and_keeps_the_finished_one(tmp_path,
+                                                                                                    monkeypatch):
     """`astrovader train --restarts 3` killed (SIGKILL) while restart 1 trains, then `--resume`."""
     data = tiny_npz(tmp_path / "tiny.npz", n=160)
     out = tmp_path / "run"
@@ -126,6 +128,24 @@ def test_restarts_resume_after_sigkill_continues_the_unfinished_restart_and_keep
     assert agreement[rec["chosen"]] == pytest.approx(best)
     assert rec["chosen"] == min((i for i in range(3) if agreement[i] == pytest.approx(best)),
                                 key=lambda i: rec["restarts"][i]["negative_elbo"])
+    # chosen.json is written whole or not at all: a write that fails half-way leaves none
+    run.model_path.unlink()
+    (run.restarts / "chosen.json").unlink()
+    write_text = Path.write_text
+
+    def fail_half_way(self, text, *args, **kwargs):
+        if not self.name.startswith("chosen.json"):
+            return write_text(self, text, *args, **kwargs)
+        write_text(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError("No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(Path, "write_text", fail_half_way)
+        with pytest.raises(OSError, match="No space"):
+            runs.fit_run(None, out, resume=True, verbose=0)  # every restart finished: only the choice is redone
+    assert not (run.restarts / "chosen.json").exists() and not run.finished
+    runs.fit_run(None, out, resume=True, verbose=0)
+    assert json.loads((run.restarts / "chosen.json").read_text()) == rec and run.finished
     # --overwrite starts every restart again
     with runs.Run.create(out, overwrite=True):
         assert not run.restarts.exists() and not run.model_path.exists()
