@@ -330,6 +330,10 @@ class TrainConfig:
     latents to those clusters (a discriminative fit to the found clusters, not to labels).
     ``anchor_epochs`` > 0 anchors gamma to that initial clustering for the first VaDE
     epochs, so the latent clusters take its shape before gamma is set free.
+    ``recluster: true`` clusters the *final* codes again after the last epoch, the same way
+    (``init``, ``init_restarts``, ``components_per_cluster``, ``init_refine_steps``; no
+    labels), and copies those clusters into the prior: an anchored VaDE phase improves the
+    codes but keeps the partition it started from (a run stopped early keeps its prior).
 
     Throughput: ``steps_per_execution`` training steps run per call into the traced
     graph (fewer Python round trips and callback syncs); ``jit_compile`` compiles the
@@ -370,6 +374,7 @@ class TrainConfig:
     umap_components: int = 10
     init_refine_steps: int = 0
     anchor_epochs: int = 0
+    recluster: bool = False
     # KL annealing / plain VAE
     vae_epochs: int = 20
     # supervised classifiers (seed 003; labels are used)
@@ -434,6 +439,9 @@ class TrainConfig:
             raise ConfigError(f"train.init={self.init!r}: choose one of {', '.join(INIT_METHODS)}")
         if int(self.anchor_epochs) < 0 or int(self.init_refine_steps) < 0:
             raise ConfigError("train.anchor_epochs and train.init_refine_steps must be >= 0")
+        if self.recluster and self.recipe not in ("s3vdc", "classic"):
+            raise ConfigError(f"train.recluster re-clusters the codes of a recipe that initialises a mixture "
+                              f"(s3vdc, classic), not train.recipe={self.recipe!r}: set it to false")
         if int(self.init_restarts) < 1 or int(self.umap_neighbors) < 2 or int(self.umap_components) < 1:
             raise ConfigError("train.init_restarts, train.umap_components must be >= 1 and "
                               "train.umap_neighbors >= 2")

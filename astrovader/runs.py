@@ -318,13 +318,15 @@ def scale_epochs(train: TrainConfig, total: int) -> TrainConfig:
 
 def describe_schedule(t: TrainConfig) -> str:
     """One line describing the recipe's phases, e.g. ``s3VDC: 6 gamma-training + 2 x (3 + 4)``."""
+    then = ", then the final codes re-clustered" if t.recluster else ""
     if t.recipe == "s3vdc" and t.periods == 0:
         return f"s3VDC: {t.gamma_epochs} gamma-training epoch(s) only (too few epochs for the VaDE phases)"
     if t.recipe == "s3vdc":
         return (f"s3VDC: {t.gamma_epochs} gamma-training + {t.periods} x ({t.anneal_epochs} annealing + "
-                f"{t.static_epochs} static) = {t.total_epochs()} epochs")
+                f"{t.static_epochs} static) = {t.total_epochs()} epochs{then}")
     if t.recipe == "classic":
-        return f"classic VaDE: {t.pretrain_epochs} {t.pretrain.upper()} pretraining + {t.vade_epochs} VaDE epochs"
+        return (f"classic VaDE: {t.pretrain_epochs} {t.pretrain.upper()} pretraining + {t.vade_epochs} VaDE "
+                f"epochs{then}")
     return f"{t.recipe}: {t.total_epochs()} epochs"
 
 

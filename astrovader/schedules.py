@@ -146,6 +146,7 @@ class _WeightSchedule(keras.callbacks.Callback):
     init_epoch: int | None = None
     anchor: AnchorTargets | None = None
     anchor_epochs: int = 0
+    recluster: bool = False
 
     def weights_for_epoch(self, epoch: int) -> tuple[float, float]:
         raise NotImplementedError
@@ -170,6 +171,22 @@ class _WeightSchedule(keras.callbacks.Callback):
 
     def fit_prior(self):
         raise NotImplementedError
+
+    def on_train_end(self, logs=None):
+        """``recluster``: fit the mixture again, the initialisation's way, on the final codes.
+
+        It runs before ``BackupAndRestore`` deletes the last epoch's checkpoint (recipe
+        callbacks come first), so a run killed here redoes it on ``--resume``. A run that
+        stopped early (NaN guard, early stopping) or never reached the initialisation
+        keeps its prior.
+        """
+        if (not self.recluster or self.init_epoch is None or getattr(self.model, "stop_training", False)
+                or float(self.model.prior.initialized.numpy()) < 0.5):
+            return
+        init = self.fit_prior()
+        if (self.params or {}).get("verbose", 1):
+            print(f"final codes re-clustered ({init.method}): the prior keeps those clusters with ARI "
+                  f"{init.prior_agreement:.2f} (no labels)", flush=True)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._initialise(epoch)
@@ -216,16 +233,18 @@ class S3VDC(_WeightSchedule):
         anchor, anchor_epochs: :class:`AnchorTargets` of the training stamps (``data``
             must then be that array) and the number of epochs after the initialisation
             during which gamma is anchored to it (see :class:`_WeightSchedule`).
+        recluster: after the last epoch, initialise the mixture again from the final codes
+            (see :meth:`_WeightSchedule.on_train_end`).
     """
 
     def __init__(self, data=None, gamma_epochs: int = 100, gmm_batches: int = 200,
                  anneal_epochs: int = 25, static_epochs: int = 25, periods: int = 5,
                  beta: float = 0.01, power: float = 3.0, gmm_weight: float = 1.0,
                  batch_size: int = 100, seed: int = 0, init: dict | None = None,
-                 anchor: AnchorTargets | None = None, anchor_epochs: int = 0):
+                 anchor: AnchorTargets | None = None, anchor_epochs: int = 0, recluster: bool = False):
         super().__init__()
         self.init = dict(init or {})
-        self.anchor, self.anchor_epochs = anchor, int(anchor_epochs)
+        self.anchor, self.anchor_epochs, self.recluster = anchor, int(anchor_epochs), bool(recluster)
         self.init_epoch = int(gamma_epochs)
         self.data = data
         self.gamma_epochs = int(gamma_epochs)
@@ -269,15 +288,15 @@ class ClassicVaDE(_WeightSchedule):
         uniform_pi: initialise pi = 1/K (seed 000) instead of the fitted weights.
         seed: seed of the GMM fit.
         init: keyword arguments of :func:`fit_gmm_prior` choosing the initialisation.
-        anchor, anchor_epochs: see :class:`S3VDC`.
+        anchor, anchor_epochs, recluster: see :class:`S3VDC`.
     """
 
     def __init__(self, data=None, pretrain_epochs: int = 80, pretrain: str = "vae",
                  uniform_pi: bool = True, seed: int = 0, init: dict | None = None,
-                 anchor: AnchorTargets | None = None, anchor_epochs: int = 0):
+                 anchor: AnchorTargets | None = None, anchor_epochs: int = 0, recluster: bool = False):
         super().__init__()
         self.init = dict(init or {})
-        self.anchor, self.anchor_epochs = anchor, int(anchor_epochs)
+        self.anchor, self.anchor_epochs, self.recluster = anchor, int(anchor_epochs), bool(recluster)
         self.init_epoch = int(pretrain_epochs)
         if pretrain not in PRETRAININGS:
             raise ConfigError(f"train.pretrain={pretrain!r}: choose one of {', '.join(PRETRAININGS)}")
@@ -381,7 +400,7 @@ def recipe_callbacks(train_cfg: TrainConfig, data=None, anchor: AnchorTargets | 
     t = train_cfg
     init = dict(method=t.init, restarts=t.init_restarts, umap_neighbors=t.umap_neighbors,
                 umap_components=t.umap_components, refine_steps=t.init_refine_steps)
-    anchoring = dict(anchor=anchor, anchor_epochs=t.anchor_epochs)
+    anchoring = dict(anchor=anchor, anchor_epochs=t.anchor_epochs, recluster=t.recluster)
     if t.recipe == "s3vdc":
         sched = S3VDC(data, t.gamma_epochs, t.gmm_batches, t.anneal_epochs, t.static_epochs,
                       t.periods, t.beta, t.anneal_power, t.gmm_weight, t.batch_size, t.seed, init, **anchoring)

@@ -71,6 +71,8 @@ def _cfg_line(data) -> str:
         sched += f" (most stable of {t['init_restarts']})"
     if int(t.get("anchor_epochs") or 0) > 0:
         sched += f", γ anchored to it for {t['anchor_epochs']} epochs"
+    if t.get("recluster"):
+        sched += ", final codes re-clustered the same way"
     if int(t.get("restarts") or 1) > 1:
         sched += f", most stable of {t['restarts']} whole runs"
     if t.get("mixed_precision", "none") != "none":

@@ -261,6 +261,61 @@ def test_anchored_training_follows_the_initial_clustering_without_labels():
     assert np.all(np.isfinite(hist.history["loss"]))
 
 
+def _recluster_run(recluster: bool):
+    from astrovader.config import RunConfig
+    from astrovader.training import train
+
+    rng = np.random.default_rng(0)
+    protos = rng.uniform(size=(3, 4, 4, 1))
+    x = (protos[np.repeat(np.arange(3), 30)] + 0.05 * rng.normal(size=(90, 4, 4, 1))).astype("float32")
+    cfg = RunConfig(model=ModelConfig(architecture="mlp", latent_dim=2, n_clusters=3, hidden_units=[16]),
+                    train=TrainConfig(recipe="classic", pretrain="ae", pretrain_epochs=3, vade_epochs=3,
+                                      anchor_epochs=3, batch_size=30, init="gmm", uniform_pi=False,
+                                      recluster=recluster))
+    model, _ = train(cfg, x, verbose=0)
+    return model, x
+
+
+def test_recluster_copies_the_clusters_of_the_final_codes_into_the_prior():
+    """``train.recluster``: after the last epoch the mixture is fitted again, the initialisation's
+    way, on the final codes (no labels) -- the anchored phase kept its starting partition."""
+    for recluster in (True, False):
+        model, x = _recluster_run(recluster)
+        ref = cluster_latents(np.asarray(model.encode(x)[0]), 3, method="gmm", seed=0, n_init=5)
+        order = np.argsort(ref.means[:, 0])
+        prior_means = np.asarray(model.prior.means)
+        if recluster:
+            np.testing.assert_allclose(prior_means, ref.means, rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(np.exp(np.asarray(model.prior.log_vars)), ref.variances, rtol=1e-4)
+        else:  # the trained prior, not a fit of the final codes
+            assert not np.allclose(np.sort(prior_means[:, 0]), ref.means[order, 0], atol=1e-3)
+
+
+def test_recluster_is_skipped_when_training_stopped_early():
+    cfg = ModelConfig(architecture="mlp", input_shape=(4, 4, 1), latent_dim=2, n_clusters=2, hidden_units=[8])
+    model = build_model(cfg)
+    cb = ClassicVaDE(np.zeros((20, 4, 4, 1), "float32"), 0, "ae", uniform_pi=False, recluster=True)
+    calls = []
+    cb.fit_prior = lambda: calls.append(1)
+    cb.set_model(model)
+    model.prior.initialized.assign(1.0)
+    model.stop_training = True  # the NaN guard or early stopping ended the run
+    cb.on_train_end()
+    assert calls == []
+    model.stop_training = False
+    model.prior.initialized.assign(0.0)  # stopped before the mixture was ever initialised
+    cb.on_train_end()
+    assert calls == []
+
+
+def test_recluster_needs_a_recipe_with_a_mixture_initialisation():
+    from astrovader.config import ConfigError
+
+    TrainConfig(recipe="s3vdc", recluster=True).validate()
+    with pytest.raises(ConfigError, match="train.recluster"):
+        TrainConfig(recipe="vae", recluster=True).validate()
+
+
 def test_components_per_cluster_merge_into_cluster_gamma(tmp_path):
     """Over-clustering: K x m components, gamma per cluster = sum over its components (log space)."""
     import keras
@@ -347,3 +402,41 @@ def test_untrained_log_variance_head_starts_inside_the_clusters():
     head.set_weights([kernel + 0.5, bias])  # trained by a VAE pretraining
     assert not narrow_posterior(model, init.variances, init.weights)
     np.testing.assert_array_equal(head.get_weights()[0], kernel + 0.5)
+
+
+def test_a_run_killed_while_re_clustering_redoes_it_on_resume(tmp_path, monkeypatch):
+    """The re-clustering runs before the last checkpoint is deleted: an interrupted run is
+    unfinished, and ``--resume`` re-clusters the restored final codes without another epoch."""
+    from astrovader import runs
+    from astrovader.config import load_config
+    from astrovader.data import load
+    from astrovader.schedules import S3VDC
+    from cli_helpers import tiny_config, tiny_npz
+
+    data = tiny_npz(tmp_path / "tiny.npz", n=80)
+    cfg = runs.configure(load_config(tiny_config(tmp_path / "tiny.yaml")), data=str(data), seed=3)
+    cfg = cfg.override("train", recluster=True)
+    stamps = load(cfg.data)
+    real_fit = S3VDC.fit_prior
+    calls = []
+
+    def killed_on_the_second_fit(self):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # stands in for SIGKILL during the re-clustering
+        return real_fit(self)
+
+    monkeypatch.setattr(S3VDC, "fit_prior", killed_on_the_second_fit)
+    with pytest.raises(KeyboardInterrupt):
+        runs.fit_run(cfg, tmp_path / "run", verbose=0, stamps=stamps)
+    run = runs.Run(tmp_path / "run")
+    assert not run.finished and run.backup.is_dir()
+    monkeypatch.setattr(S3VDC, "fit_prior", real_fit)
+    model, _, run = runs.fit_run(None, tmp_path / "run", resume=True, verbose=0)
+    assert run.finished and len(runs.read_history(run.history)["loss"]) == cfg.train.total_epochs()
+    t = run.cfg.train
+    x_train, _ = runs.split_validation(runs.conform(stamps.images, run.cfg.model.input_shape, quiet=True),
+                                       float(t.validation_fraction), int(t.seed))
+    ref = cluster_latents(np.asarray(model.encode(x_train)[0]), 2, method=t.init, seed=t.seed, n_init=5,
+                          components_per_cluster=run.cfg.model.components_per_cluster)
+    np.testing.assert_allclose(np.asarray(model.prior.means), ref.means, rtol=1e-4, atol=1e-5)
