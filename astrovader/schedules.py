@@ -5,7 +5,8 @@ The models hold two non-trainable weights, ``unit_kl_weight`` (KL to N(0, I)) an
 ``on_epoch_begin`` from the epoch number alone, so a run resumed by
 ``keras.callbacks.BackupAndRestore`` picks up exactly where it stopped; the mixture
 initialisation is recorded in the prior's ``initialized`` variable (saved with the
-model) and never repeated.
+model) and never repeated -- except once after the last epoch with ``train.recluster``,
+which fits the mixture again on the final codes (:meth:`_WeightSchedule.on_train_end`).
 
 * :class:`S3VDC` -- seed 004 sec. 3.3 (Cao et al. 2020): gamma-training, mini-batch GMM
   initialisation, P x (annealing + static) periods.
