@@ -181,7 +181,7 @@ class _WeightSchedule(keras.callbacks.Callback):
         stopped early (NaN guard, early stopping) or never reached the initialisation
         keeps its prior.
         """
-        if (not self.recluster or self.init_epoch is None or getattr(self.model, "stop_training", False)
+        if (not self.recluster or getattr(self.model, "stop_training", False)
                 or float(self.model.prior.initialized.numpy()) < 0.5):
             return
         init = self.fit_prior()
