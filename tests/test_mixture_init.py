@@ -316,6 +316,18 @@ def test_recluster_needs_a_recipe_with_a_mixture_initialisation():
         TrainConfig(recipe="vae", recluster=True).validate()
 
 
+def test_the_schedule_lines_say_when_the_final_codes_are_re_clustered():
+    from astrovader.runs import describe_schedule
+    from benchmarks.tables import _cfg_line
+
+    for recipe in ("s3vdc", "classic"):
+        for recluster in (True, False):
+            t = TrainConfig(recipe=recipe, recluster=recluster)
+            assert ("then the final codes re-clustered" in describe_schedule(t)) == recluster
+            line = _cfg_line({"config": {"train": t.__dict__, "model": {}}})
+            assert ("final codes re-clustered the same way" in line) == recluster
+
+
 def test_components_per_cluster_merge_into_cluster_gamma(tmp_path):
     """Over-clustering: K x m components, gamma per cluster = sum over its components (log space)."""
     import keras
