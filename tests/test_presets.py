@@ -32,7 +32,9 @@ def test_paper_numbers():
     hits = load_preset("hits-vade-ar")
     assert (hits.model.n_clusters, hits.model.latent_dim) == (10, 21)
     assert (hits.train.batch_size, hits.train.pretrain_epochs, hits.train.vade_epochs) == (100, 80, 80)
-    assert hits.train.learning_rate == pytest.approx(0.333e-4, rel=0.01)
+    # [ours] where the paper's choice lost on the built-in stamps (models/hits-vade-ar.yaml): Adam 3e-4 instead
+    # of sec. VI's 0.333e-4 (5,760 updates here, ~2M there), gamma at the posterior mean instead of L = 10
+    assert hits.train.learning_rate == pytest.approx(3e-4) and hits.model.mc_samples == 0
     assert hits.model.decoder_variance and hits.train.recipe == "classic"
     av = load_preset("astrovader")
     t = av.train
