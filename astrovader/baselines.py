@@ -260,6 +260,7 @@ def _train_embedding(x: Any, cfg_or_j: Any, epochs: int | None, seed: int, recip
     cfg.model.input_shape = tuple(arr.shape[1:])
     cfg.model.seed = seed
     cfg.train.recipe = recipe
+    cfg.train.recluster = False  # a VAE / AE has no mixture to re-cluster (a preset's setting for its VaDE)
     cfg.train.seed = seed
     if beta is not None:
         cfg.train.beta = float(beta)

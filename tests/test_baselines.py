@@ -77,6 +77,17 @@ def test_vae_gmm_smoke():
     assert np.all(np.isfinite(res.latents))
 
 
+def test_vae_gmm_takes_a_preset_that_reclusters():
+    # hits-vade-ar sets train.recluster, which only a mixture recipe has: the baseline's VAE drops it
+    from astrovader.config import ModelConfig, RunConfig, TrainConfig
+
+    x, _ = _stamps(n_per=10)
+    cfg = RunConfig(model=ModelConfig(architecture="mlp", latent_dim=3, n_clusters=3, hidden_units=[16]),
+                    train=TrainConfig(recipe="classic", recluster=True, batch_size=30))
+    res = vae_gmm(x, cfg, n_clusters=3, epochs=1, seed=0)
+    assert res.labels.shape == (30,) and cfg.train.recluster  # the caller's configuration is left as it was
+
+
 def test_autoencoder_baselines_share_one_plain_autoencoder():
     from astrovader.baselines import autoencoder_baselines
     from astrovader.config import ModelConfig, RunConfig, TrainConfig
