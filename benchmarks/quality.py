@@ -474,8 +474,9 @@ def _keep_class_fractions(stamps, fractions: list[float]):
 def run_clustering(args, log, set_name: str) -> list[str]:
     """VaDE (the shipped preset, CLI code path) beside every baseline on a built-in set.
 
-    Results go to ``clustering_<set>.json``; rows of methods not run now are kept from
-    an existing file, so VaDE and the baselines can run as separate (parallel) jobs.
+    Results go to ``clustering_<set>.json``; rows of methods or seeds not run now are kept
+    from an existing file, so VaDE and the baselines, or different seeds, can run as
+    separate (parallel) jobs.
     """
     import json
     import tempfile
@@ -510,11 +511,15 @@ def run_clustering(args, log, set_name: str) -> list[str]:
     rows: list[dict[str, Any]] = []
 
     def save() -> str:  # after every seed, so an interrupted job keeps what it measured
-        # re-read: a parallel job may have written other methods' rows meanwhile
+        # re-read: a parallel job may have written other methods' or seeds' rows meanwhile
         old = json.loads(path.read_text()).get("runs", []) if path.exists() and not args.quick else []
         ran = {r["method"] for r in rows} | set(methods)
-        kept = [r for r in old if r["method"] not in ran
-                and not (r["method"].endswith(("[same AE]", "[same run]")) and "vade" in ran)]  # other jobs' rows
+
+        def rerun(r) -> bool:  # a row this job replaces: a method it runs (with VaDE, its companion rows), a seed it runs
+            companion = "vade" in ran and r["method"].endswith(("[same AE]", "[same run]", "[same seed]"))
+            return r["seed"] in args.seeds and (r["method"] in ran or companion)
+
+        kept = [r for r in old if not rerun(r)]  # other jobs' rows
         payload = {
             "experiment": f"clustering_{set_name}", "set": set_name, "score": spec["score"],
             "targets": spec["targets"],

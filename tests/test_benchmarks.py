@@ -278,3 +278,16 @@ def test_plain_baseline_network_drops_every_invariance():
     plain.validate()  # a mirror-invariant encoder without rotations would be refused
     assert not plain.model.rotation_invariant and not plain.model.mirror_invariant
     assert not (plain.data.flips or plain.data.rotate or plain.data.shift)
+
+
+def test_clustering_jobs_of_other_seeds_or_methods_keep_each_others_rows(tmp_path):
+    """A job replaces only the (method, seed) rows it runs: seeds run as separate jobs add up."""
+    def run(methods, seeds):
+        assert quality.main(["--experiments", "clustering_mnist5k", "--methods", methods, "--seeds", seeds,
+                             "--n", "200", "--results-dir", str(tmp_path), "--no-markdown"]) == 0
+        data = json.loads((tmp_path / "clustering_mnist5k.json").read_text())
+        return sorted((r["method"], r["seed"]) for r in data["runs"]), data["seeds"]
+
+    run("kmeans,pca+gmm", "0")
+    assert run("kmeans", "1") == ([("kmeans", 0), ("kmeans", 1), ("pca+gmm", 0)], [0, 1])
+    assert run("kmeans", "0")[0] == [("kmeans", 0), ("kmeans", 1), ("pca+gmm", 0)]  # replaced, not doubled
