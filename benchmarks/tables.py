@@ -532,7 +532,8 @@ def render_clustering(name: str, data: dict[str, Any]) -> list[str]:
         out.append(f"| {'**vade**' if m == 'vade' else m} | {pm(_vals(rs, 'acc_hungarian'))} | "
                    f"{pm(_vals(rs, 'acc_majority'))} | {pm(_vals(rs, 'nmi'))} | {pm(_vals(rs, 'ari'))} | "
                    f"{pm(_vals(rs, 'seconds'), 0)} | {len(ok)} | {len(rs) - len(ok)} |")
-    vade = [r for r in data["runs"] if r["method"] == "vade" and not r.get("nan")]
+    # jobs run on separate seeds merge into one file in the order they finished
+    vade = sorted((r for r in data["runs"] if r["method"] == "vade" and not r.get("nan")), key=lambda r: r["seed"])
     if vade:
         out += ["", "VaDE per seed: " + ", ".join(f"{r['seed']}: {fmt(r.get(key))}" for r in vade)]
     return out + [""] + clustering_verdict(data)

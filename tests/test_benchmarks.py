@@ -1,6 +1,7 @@
 """Benchmark entry points: --help, argument errors, RESULTS.md rendering and --quick smoke runs."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from benchmarks import _common as C
-from benchmarks import quality, speed
+from benchmarks import quality, speed, tables
 
 
 def test_comma_separated_name_lists_parse_to_lists_defaults_included():
@@ -291,3 +292,10 @@ def test_clustering_jobs_of_other_seeds_or_methods_keep_each_others_rows(tmp_pat
     run("kmeans,pca+gmm", "0")
     assert run("kmeans", "1") == ([("kmeans", 0), ("kmeans", 1), ("pca+gmm", 0)], [0, 1])
     assert run("kmeans", "0")[0] == [("kmeans", 0), ("kmeans", 1), ("pca+gmm", 0)]  # replaced, not doubled
+    # the file now holds seed 1's row before seed 0's; the per-seed line of the table lists them in seed order
+    data = json.loads((tmp_path / "clustering_mnist5k.json").read_text())
+    assert [r["seed"] for r in data["runs"] if r["method"] == "kmeans"] == [1, 0]
+    for r in data["runs"]:
+        r["method"] = "vade" if r["method"] == "kmeans" else r["method"]
+    md = "\n".join(tables.render_clustering("clustering_mnist5k", data))
+    assert re.search(r"^VaDE per seed: 0: [0-9.]+, 1: [0-9.]+$", md, re.M), md
