@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from benchmarks import _common as C
 from benchmarks import speed
@@ -116,3 +117,23 @@ def test_cpu_model_names_the_roof_units(tmp_path, monkeypatch):
 
 def test_stream_rate_is_bytes_per_second():
     assert 1e8 < speed.stream_rate(100_000, repeats=3) < 1e13
+
+
+def test_each_row_is_saved_before_the_next_variant_runs(tmp_path, monkeypatch):
+    """A later variant killed (out of memory: the mirror-pooled hits-vade-ar at predict batch 4096
+    needs ~20 GB) keeps the rows measured before it; --predict-batches reaches measure()."""
+    seen = []
+
+    def fake_measure(preset, bs, n, n_p, variant, repeats, predict_batches):
+        seen.append(predict_batches)
+        if variant == "bf16":
+            raise MemoryError("killed")
+        return {"preset": preset, "variant": variant}
+
+    monkeypatch.setattr(speed, "measure", fake_measure)
+    monkeypatch.setattr(speed, "_print_row", lambda r: None)
+    with pytest.raises(MemoryError):
+        speed.main(["--presets", "demo", "--variants", "default,bf16", "--predict-batches", "256,1024",
+                    "--results-dir", str(tmp_path), "--name", "s"])
+    rows = json.loads((tmp_path / "s.json").read_text())["rows"]
+    assert rows == [{"preset": "demo", "variant": "default"}] and seen == [(256, 1024)] * 2
