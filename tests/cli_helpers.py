@@ -23,13 +23,17 @@ def tiny_npz(path: Path, n: int = N, side: int = SIDE, bands: int = 1, seed: int
 
 
 def tiny_config(path: Path, recipe: str = "s3vdc") -> Path:
+    """A tiny conv VaDE (the `hits` layout with 4 maps) from the `demo` preset's remaining settings."""
     cfg = load_preset("demo").to_dict()
     cfg["name"] = "tiny"
-    cfg["model"].update(input_shape=None, filters=[4, 4, 4, 4], latent_dim=2, n_clusters=2, mc_samples=1)
+    cfg["model"].update(architecture="hits", input_shape=None, filters=[4, 4, 4, 4], kernel_sizes=[3, 3, 3, 3],
+                        latent_dim=2, n_clusters=2, mc_samples=1, mirror_invariant=False, reconstruction="mse",
+                        decoder_variance=False)
     cfg["train"].update(recipe=recipe, batch_size=40, gmm_batches=2, gamma_epochs=1, periods=1, restarts=1,
                         anneal_epochs=1, static_epochs=1, pretrain_epochs=1, vade_epochs=1, final_learning_rate=None,
-                        schedule_updates=0)
-    cfg["data"].update(n=None, spec="unused")
+                        schedule_updates=0, learning_rate=1e-3, clipnorm=10.0, init="gmm", init_restarts=1,
+                        init_refine_steps=0, anchor_epochs=0, recluster=False, validation_fraction=0.0)
+    cfg["data"].update(n=None, spec="unused", scaling="zscore")
     path.write_text(yaml.safe_dump(cfg))
     return path
 

@@ -79,7 +79,7 @@ def test_the_restarts_flag_is_train_restarts(tmp_path):
 
     cfg = _cfg(tmp_path, restarts=1)
     train = ["train", "--config", str(tmp_path / "tiny.yaml"), "--out", str(tmp_path / "x")]
-    for argv, restarts in ((train, 1), (train + ["--restarts", "3"], 3), (["demo"], 3), (["demo", "--restarts", "1"], 1)):
+    for argv, restarts in ((train, 1), (train + ["--restarts", "3"], 3), (["demo"], 1), (["demo", "--restarts", "3"], 3)):
         assert resolve_config(build_parser().parse_args(argv)).train.restarts == restarts
     assert runs.configure(cfg, restarts=3).train.restarts == 3 and runs.configure(cfg).train.restarts == 1
 
