@@ -192,8 +192,10 @@ def test_shape_features_are_rotation_invariant_and_match_numpy():
 def test_ceiling_quick_run_writes_both_scalings_and_feature_sets(tmp_path):
     assert quality.main(["--experiments", "ceiling_demo", "--quick", "--results-dir", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "quick_ceiling_demo.json").read_text())
-    assert {(r["scaling"], r["features"]) for r in data["runs"]} == {
-        (s, f) for s in ("zscore", "none") for f in ("pixels", "shape features")}
+    from astrovader.config import load_preset
+
+    assert {(r["scaling"], r["features"]) for r in data["runs"]} == {  # the preset's scaling and the raw pixels
+        (s, f) for s in (load_preset("demo").data.scaling, "none") for f in ("pixels", "shape features")}
     for r in data["runs"]:  # two balanced classes: a working classifier is far above chance
         assert 0.7 < r["acc_cv5_benchmark_set"] <= 1 and 0.7 < r["acc_trained_on_fresh"] <= 1
         assert sum(map(sum, r["confusion_fresh"])) == data["data"]["n"] == 300
@@ -263,7 +265,8 @@ def test_explicit_phase_lengths_switch_off_the_presets_minimum_updates():
 
     flags = dict.fromkeys(["pretrain_epochs", "vade_epochs", "vae_epochs", "learning_rate", "gamma_epochs",
                            "periods", "anneal_epochs", "static_epochs", "batch_size"])
-    demo = load_preset("demo")
+    demo = load_preset("demo").override("train", recipe="s3vdc", gamma_epochs=6, anneal_epochs=3, static_epochs=4,
+                                        periods=2, schedule_updates=500)  # the s3VDC demo of sessions 27-33
     assert quality._shorten(demo, Namespace(**flags)).train.schedule_updates == 500  # no flag: the preset's
     t = quality._shorten(demo, Namespace(**{**flags, "gamma_epochs": 1})).train
     assert t.schedule_updates == 0 and t.resolve_updates(1).total_epochs() == 1 + 2 * (3 + 4)

@@ -51,7 +51,7 @@ def test_conv_roof_runs_every_layer():
 
 
 def test_rotation_invariant_encoder_counts_its_four_copies():
-    """The demo's cyclic-pooling encoder runs its convolutions on 4 rot90 copies, its heads and the decoder once."""
+    """A cyclic-pooling conv encoder runs its convolutions on 4 rot90 copies, its heads and the decoder once."""
     from astrovader.config import load_preset
 
     assert load_preset("hits-vade-ar").model.rotation_invariant
