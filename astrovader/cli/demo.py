@@ -1,7 +1,7 @@
 """``astrovader demo``: the whole workflow on a built-in labelled set, in a few minutes.
 
 Trains the ``demo`` preset (``hits-vade-ar``'s recipe on a rotation- and mirror-invariant MLP,
-K = 10) on simulated 21x21 transient stamps, evaluates against their labels, compares with a PCA + GMM
+K = 15) on simulated 21x21 transient stamps, evaluates against their labels, compares with a PCA + GMM
 baseline on the same stamps, writes the report, per-cluster samples and a SavedModel,
 and prints where everything is.
 """
