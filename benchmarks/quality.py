@@ -49,8 +49,6 @@ def _vade_run(cfg, x, y, seed: int, log: Callable[[str], None]) -> dict[str, Any
     Identical (config, seed, data) runs within one invocation are trained once (e.g. K = 10,
     J = 21 appears in the K grid, the J grid, the baselines and the AR comparison).
     """
-    import json
-
     key = json.dumps([cfg.to_dict(), seed, x.shape, float(x[:50].sum())], sort_keys=True, default=str)
     if key in _RUN_CACHE:
         log(f"    seed {seed}: same run as before, reusing its scores")
@@ -471,20 +469,54 @@ def _keep_class_fractions(stamps, fractions: list[float]):
     return stamps.subset(np.sort(keep))
 
 
+def resolve_for_stamps(cfg, images: np.ndarray):
+    """``cfg`` (in place) as ``fit_run`` will train it on ``images``: the network built for their
+    shape when the preset leaves it open, and the pretraining length in epochs for the preset's
+    minimum number of updates -- so that the snapshot of the pretrained codes and the autoencoder
+    baselines train exactly as long as VaDE's, and the recorded config says what ran."""
+    from astrovader.runs import split_validation
+
+    if cfg.model.input_shape is None:
+        cfg.model.input_shape = tuple(int(s) for s in images.shape[1:])
+    _, x_val = split_validation(images, float(cfg.train.validation_fraction), 0)
+    n_train = len(images) - (0 if x_val is None else len(x_val))
+    cfg.train.resolve_updates(cfg.train.steps_per_epoch(n_train))
+    return cfg
+
+
+def settings_clash(result: dict[str, Any], config: dict[str, Any], data: dict[str, Any]) -> str | None:
+    """The first setting in which a clustering result file's rows differ from a job's ``config``
+    (a preset's ``to_dict()``) and ``data`` (the stamps' description), as ``"section.field:
+    recorded -> this job"``, or None. Fields only one side has (added to the code since) are not
+    compared, nor the preset's name and description."""
+    def same(a, b) -> bool:
+        return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+    recorded = result.get("config", {})
+    for section in ("model", "train", "data"):
+        old, new = recorded.get(section, {}), config.get(section, {})
+        for key in sorted(set(old) & set(new)):
+            if not same(old[key], new[key]):
+                return f"{section}.{key}: {old[key]!r} -> {new[key]!r}"
+    old_data = result.get("data", {})
+    for key in ("spec", "n", "shape", "class_counts", "class_fractions"):
+        if not same(old_data.get(key), data.get(key)):
+            return f"stamps {key}: {old_data.get(key)!r} -> {data.get(key)!r}"
+    return None
+
+
 def run_clustering(args, log, set_name: str) -> list[str]:
     """VaDE (the shipped preset, CLI code path) beside every baseline on a built-in set.
 
     Results go to ``clustering_<set>.json``; rows of methods or seeds not run now are kept
     from an existing file, so VaDE and the baselines, or different seeds, can run as
-    separate (parallel) jobs.
+    separate (parallel) jobs -- of the same settings: a job whose preset or stamps differ from
+    the rows in the file stops before training (:func:`settings_clash`).
     """
-    import json
     import tempfile
 
     from astrovader.config import load_preset
     from astrovader.data import load
-    from astrovader.runs import split_validation
-
     spec = CLUSTERING_SETS[set_name]
     t0 = time.perf_counter()
     cfg = _shorten(load_preset(args.preset or spec["preset"]), args)
@@ -495,19 +527,21 @@ def run_clustering(args, log, set_name: str) -> list[str]:
         raise SystemExit(f"error: {cfg.data.spec} has no labels to score with")
     if args.class_fractions:
         stamps = _keep_class_fractions(stamps, args.class_fractions)
-    if cfg.model.input_shape is None:
-        cfg.model.input_shape = tuple(int(s) for s in stamps.images.shape[1:])
     x, y = stamps.images, np.asarray(stamps.labels)
-    # as fit_run will: the pretraining length on these stamps, so that the snapshot of the
-    # pretrained codes and the autoencoder baselines train exactly as long as VaDE's
-    _, x_val = split_validation(x, float(cfg.train.validation_fraction), 0)
-    n_train = len(x) - (0 if x_val is None else len(x_val))
-    cfg.train.resolve_updates(cfg.train.steps_per_epoch(n_train))
+    resolve_for_stamps(cfg, x)
     methods = args.methods or list(CLUSTERING_METHODS)
     log(f"{set_name}: {x.shape}, classes={np.bincount(y).tolist()}, preset={cfg.name}, "
         f"epochs={cfg.train.total_epochs()}, methods={methods}")
     name = f"{args.prefix}clustering_{set_name}"
     path = args.results_dir / f"{name}.json"
+    data = {"spec": cfg.data.spec, "n": int(len(x)), "shape": list(x.shape[1:]),
+            "class_counts": np.bincount(y).tolist(), "label_names": list(stamps.label_names or []),
+            **({"class_fractions": args.class_fractions} if args.class_fractions else {})}
+    if path.exists() and not args.quick:
+        clash = settings_clash(json.loads(path.read_text()), cfg.to_dict(), data)
+        if clash:
+            raise SystemExit(f"error: {path} holds rows run with other settings ({clash}); "
+                             "give this job another --results-dir or --prefix")
     rows: list[dict[str, Any]] = []
 
     def save() -> str:  # after every seed, so an interrupted job keeps what it measured
@@ -523,10 +557,7 @@ def run_clustering(args, log, set_name: str) -> list[str]:
         payload = {
             "experiment": f"clustering_{set_name}", "set": set_name, "score": spec["score"],
             "targets": spec["targets"],
-            "data": {"spec": cfg.data.spec, "n": int(len(x)), "shape": list(x.shape[1:]),
-                     "class_counts": np.bincount(y).tolist(), "label_names": list(stamps.label_names or []),
-                     **({"class_fractions": args.class_fractions} if args.class_fractions else {})},
-            "config": cfg.to_dict(), "seeds": sorted({r["seed"] for r in kept + rows}), "runs": kept + rows,
+            "data": data, "config": cfg.to_dict(), "seeds": sorted({r["seed"] for r in kept + rows}), "runs": kept + rows,
             "wall_seconds": time.perf_counter() - t0, "environment": C.environment(),
         }
         return str(C.save_json(name, payload, args.results_dir))

@@ -302,3 +302,34 @@ def test_clustering_jobs_of_other_seeds_or_methods_keep_each_others_rows(tmp_pat
         r["method"] = "vade" if r["method"] == "kmeans" else r["method"]
     md = "\n".join(tables.render_clustering("clustering_mnist5k", data))
     assert re.search(r"^VaDE per seed: 0: [0-9.]+, 1: [0-9.]+$", md, re.M), md
+
+
+def test_clustering_job_with_other_settings_stops_before_touching_the_rows(tmp_path):
+    """Rows of one result file share one preset and one set of stamps: a job with other
+    settings is refused with the field named, and the file is left as it was."""
+    def run(*extra):
+        return quality.main(["--experiments", "clustering_mnist5k", "--methods", "kmeans", "--seeds", "0",
+                             "--results-dir", str(tmp_path), "--no-markdown", *extra])
+
+    assert run("--n", "200") == 0
+    path = tmp_path / "clustering_mnist5k.json"
+    before = path.read_text()
+    with pytest.raises(SystemExit, match=r"clustering_mnist5k.json holds rows run with other settings "
+                                         r"\(data.n: 200 -> 150\); give this job another --results-dir"):
+        run("--n", "150")
+    with pytest.raises(SystemExit, match=r"\(stamps n: 200 -> 190\)"):
+        run("--n", "200", "--class-fractions", "1,1,1,1,1,1,1,1,1,0.5")
+    assert path.read_text() == before
+    assert run("--n", "200", "--seeds", "1") == 0  # the same settings add up
+
+
+def test_settings_clash_compares_only_fields_both_sides_have():
+    result = {"config": {"model": {"n_clusters": 10}, "train": {"pretrain": "ae"}, "data": {}},
+              "data": {"spec": "builtin:x", "n": 5}}
+    data = {"spec": "builtin:x", "n": 5}
+    newer = {"model": {"n_clusters": 10, "new_field": 1}, "train": {"pretrain": "ae"}, "data": {}}
+    assert quality.settings_clash(result, newer, data) is None
+    assert quality.settings_clash(result, {**newer, "train": {"pretrain": "noisy_ae"}}, data) == \
+        "train.pretrain: 'ae' -> 'noisy_ae'"
+    assert quality.settings_clash(result, newer, {**data, "n": 6}) == "stamps n: 5 -> 6"
+
