@@ -333,3 +333,15 @@ def test_settings_clash_compares_only_fields_both_sides_have():
         "train.pretrain: 'ae' -> 'noisy_ae'"
     assert quality.settings_clash(result, newer, {**data, "n": 6}) == "stamps n: 5 -> 6"
 
+
+
+@pytest.mark.parametrize("set_name", sorted(quality.CLUSTERING_SETS))
+def test_committed_clustering_rows_record_the_shipped_presets_settings(set_name):
+    """Each shipped preset's committed benchmark (RESULTS.md's headline rows) was run with the
+    preset as it ships: a changed preset needs its rows rerun (or the old rows renamed)."""
+    from astrovader.config import load_preset
+
+    result = json.loads((Path(C.RESULTS_DIR) / f"clustering_{set_name}.json").read_text())
+    cfg = load_preset(quality.CLUSTERING_SETS[set_name]["preset"])
+    quality.resolve_for_stamps(cfg, np.zeros((result["data"]["n"], *result["data"]["shape"]), np.float32))
+    assert quality.settings_clash(result, cfg.to_dict(), result["data"]) is None
