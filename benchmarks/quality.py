@@ -517,6 +517,7 @@ def run_clustering(args, log, set_name: str) -> list[str]:
 
     from astrovader.config import load_preset
     from astrovader.data import load
+
     spec = CLUSTERING_SETS[set_name]
     t0 = time.perf_counter()
     cfg = _shorten(load_preset(args.preset or spec["preset"]), args)
@@ -557,7 +558,8 @@ def run_clustering(args, log, set_name: str) -> list[str]:
         payload = {
             "experiment": f"clustering_{set_name}", "set": set_name, "score": spec["score"],
             "targets": spec["targets"],
-            "data": data, "config": cfg.to_dict(), "seeds": sorted({r["seed"] for r in kept + rows}), "runs": kept + rows,
+            "data": data, "config": cfg.to_dict(), "seeds": sorted({r["seed"] for r in kept + rows}),
+            "runs": kept + rows,
             "wall_seconds": time.perf_counter() - t0, "environment": C.environment(),
         }
         return str(C.save_json(name, payload, args.results_dir))

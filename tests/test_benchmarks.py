@@ -334,7 +334,6 @@ def test_settings_clash_compares_only_fields_both_sides_have():
     assert quality.settings_clash(result, newer, {**data, "n": 6}) == "stamps n: 5 -> 6"
 
 
-
 @pytest.mark.parametrize("set_name", sorted(quality.CLUSTERING_SETS))
 def test_committed_clustering_rows_record_the_shipped_presets_settings(set_name):
     """Each shipped preset's committed benchmark (RESULTS.md's headline rows) was run with the
