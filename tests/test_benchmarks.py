@@ -235,7 +235,8 @@ def test_clustering_run_resizes_stamps_to_a_presets_fixed_input_shape(tmp_path, 
 def test_clustering_benchmark_pretrains_for_the_presets_updates_like_fit_run(tmp_path, monkeypatch):
     """train.pretrain_updates is resolved on the benchmark's stamps before anything trains, so the
     snapshot of the pretrained codes and the autoencoder baselines use VaDE's pretraining length."""
-    _tiny_mnist_preset(tmp_path, monkeypatch, "tiny-updates", pretrain_epochs=1, pretrain_updates=2, vade_epochs=1)
+    _tiny_mnist_preset(tmp_path, monkeypatch, "tiny-updates", pretrain_epochs=1, pretrain_updates=2, vade_epochs=1,
+                       batch_size=200)
     assert quality.main(["--experiments", "clustering_mnist5k", "--preset", "tiny-updates", "--methods", "vade",
                          "--seeds", "0", "--n", "200", "--results-dir", str(tmp_path), "--no-markdown"]) == 0
     data = json.loads((tmp_path / "clustering_mnist5k.json").read_text())
