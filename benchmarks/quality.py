@@ -488,14 +488,16 @@ def settings_clash(result: dict[str, Any], config: dict[str, Any], data: dict[st
     """The first setting in which a clustering result file's rows differ from a job's ``config``
     (a preset's ``to_dict()``) and ``data`` (the stamps' description), as ``"section.field:
     recorded -> this job"``, or None. Fields only one side has (added to the code since) are not
-    compared, nor the preset's name and description."""
+    compared, nor the preset's name and description, nor the minimum numbers of updates
+    (``train.pretrain_updates``, ``train.schedule_updates``): both configs are resolved on their
+    stamps (:func:`resolve_for_stamps`), so the epochs those minima set are what is compared."""
     def same(a, b) -> bool:
         return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
-    recorded = result.get("config", {})
+    recorded, minima = result.get("config", {}), {"pretrain_updates", "schedule_updates"}
     for section in ("model", "train", "data"):
         old, new = recorded.get(section, {}), config.get(section, {})
-        for key in sorted(set(old) & set(new)):
+        for key in sorted(set(old) & set(new) - (minima if section == "train" else set())):
             if not same(old[key], new[key]):
                 return f"{section}.{key}: {old[key]!r} -> {new[key]!r}"
     old_data = result.get("data", {})

@@ -335,6 +335,20 @@ def test_settings_clash_compares_only_fields_both_sides_have():
     assert quality.settings_clash(result, newer, {**data, "n": 6}) == "stamps n: 5 -> 6"
 
 
+@pytest.mark.parametrize("n, clash", [(5000, None), (1797, "train.pretrain_epochs: 267 -> 534")])
+def test_settings_clash_compares_the_epochs_a_minimum_of_updates_resolves_to(n, clash):
+    """A preset whose minimum number of pretraining updates changed ran the same where the stamps'
+    epochs did not change (5,000 stamps: 200 epochs of 40 batches either way) and not elsewhere."""
+    from astrovader.config import load_preset
+
+    def resolved(updates):
+        cfg = load_preset("mnist-vade").override("train", batch_size=128, pretrain_epochs=200, pretrain_updates=updates)
+        return quality.resolve_for_stamps(cfg, np.zeros((n, 28, 28, 1), np.float32)).to_dict()
+
+    data = {"spec": "builtin:x", "n": n}
+    assert quality.settings_clash({"config": resolved(4000), "data": data}, resolved(8000), data) == clash
+
+
 @pytest.mark.parametrize("set_name", sorted(quality.CLUSTERING_SETS))
 def test_committed_clustering_rows_record_the_shipped_presets_settings(set_name):
     """Each shipped preset's committed benchmark (RESULTS.md's headline rows) was run with the
