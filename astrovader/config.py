@@ -500,6 +500,9 @@ class DataConfig:
         flips: random horizontal/vertical flips during training (seed 004).
         rot90: random 90-degree rotations during training.
         shift: random shifts of up to this many pixels during training (0 = none).
+        shift_fraction: random shifts of up to this fraction of the stamp's shorter side
+            instead (DEC-DA's 0.1, Guo et al. 2018), so the jitter scales with the stamps a
+            preset meets; give ``shift`` or ``shift_fraction``, not both.
         rotate: random rotations of up to this many degrees during training (0 = none);
             with ``shift`` the affine jitter of DEC-DA (Guo et al. 2018).
         label_column: catalog column holding labels (evaluation only, never training).
@@ -521,6 +524,7 @@ class DataConfig:
     flips: bool = False
     rot90: bool = False
     shift: float = 0.0
+    shift_fraction: float = 0.0
     rotate: float = 0.0
     label_column: str | None = None
     cache_dir: str | None = None
@@ -556,8 +560,21 @@ class DataConfig:
             raise ConfigError(str(exc)) from None
         if self.shift < 0 or self.rotate < 0:
             raise ConfigError("data.shift and data.rotate must be >= 0 (0 = no jitter)")
+        if not 0 <= self.shift_fraction < 0.5:
+            raise ConfigError(f"data.shift_fraction={self.shift_fraction}: give a fraction of the stamp side "
+                              "in [0, 0.5), e.g. 0.1")
+        if self.shift > 0 and self.shift_fraction > 0:
+            raise ConfigError(f"data.shift={self.shift} and data.shift_fraction={self.shift_fraction}: give one "
+                              "(pixels or a fraction of the stamp side) and set the other to 0")
         _check_seed(self.seed, "data.seed")
         return self
+
+    def shift_pixels(self, shape) -> float:
+        """The largest training shift in pixels for stamps of ``shape`` ``(H, W, ...)``:
+        ``shift``, or ``shift_fraction`` of the shorter side."""
+        if self.shift > 0:
+            return float(self.shift)
+        return float(self.shift_fraction) * min(int(shape[0]), int(shape[1]))
 
 
 def recipe_model_kind(recipe: str) -> str:

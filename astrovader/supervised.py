@@ -107,7 +107,7 @@ def augmented_batches(images: np.ndarray, labels: np.ndarray, cfg_data, batch_si
 
     lab = tf.constant(np.asarray(labels, np.int64))
     ds = make_dataset(np.asarray(images, np.float32), batch_size, seed=seed, augment_flips=bool(cfg_data.flips),
-                      augment_rot90=bool(cfg_data.rot90), augment_shift=float(cfg_data.shift),
+                      augment_rot90=bool(cfg_data.rot90), augment_shift=cfg_data.shift_pixels(np.shape(images)[1:]),
                       augment_rotate=float(cfg_data.rotate), replicas=replicas, with_index=True)
     return ds.map(lambda d: (d["x"], tf.gather(lab, d["index"])))
 
@@ -143,7 +143,7 @@ def fit_classifier(cfg, inputs: Any, labels: np.ndarray, *, strategy=None, callb
     batch = min(int(t.batch_size), _n(inputs))
     batch = max(replicas, batch - batch % replicas)
     d = cfg.data
-    augment = bool(d.flips or d.rot90 or d.shift or d.rotate) and not isinstance(inputs, dict)
+    augment = bool(d.flips or d.rot90 or d.shift or d.shift_fraction or d.rotate) and not isinstance(inputs, dict)
     members, histories = [], []
     for i in range(max(1, int(cfg.model.ensemble))):
         keras.utils.set_random_seed(int(t.seed) + i)

@@ -170,7 +170,7 @@ def fit_recipe(model, cfg: RunConfig, x_train, x_val=None, callbacks=(), gmm_dat
         anchored = int(t.anchor_epochs) > 0 and hasattr(model, "anchor_weight") and gmm_data is None
         train_ds = make_dataset(x_train, t.batch_size, shuffle=True, seed=t.seed, replicas=replicas,
                                 augment_flips=cfg.data.flips, augment_rot90=cfg.data.rot90,
-                                augment_shift=cfg.data.shift, augment_rotate=cfg.data.rotate,
+                                augment_shift=cfg.data.shift_pixels(x_train.shape[1:]), augment_rotate=cfg.data.rotate,
                                 with_index=anchored)
         if anchored:
             anchor = AnchorTargets(len(x_train), model.n_clusters)

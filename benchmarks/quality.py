@@ -415,7 +415,7 @@ def _vade_clustering_run(cfg, stamps, seed: int, log, workdir: Path) -> list[dic
 def _plain(cfg):
     """The preset's network without astrovader's invariances: what a user of N2D/VAE would train."""
     cfg = cfg.override("model", rotation_invariant=False, mirror_invariant=False, profile_weight=0.0)
-    cfg = cfg.override("data", shift=0.0, rotate=0.0, flips=False, rot90=False)
+    cfg = cfg.override("data", shift=0.0, shift_fraction=0.0, rotate=0.0, flips=False, rot90=False)
     return cfg
 
 

@@ -77,7 +77,7 @@ def _cfg_line(data) -> str:
         sched += f", most stable of {t['restarts']} whole runs"
     if t.get("mixed_precision", "none") != "none":
         sched += f", precision `{t['mixed_precision']}`"
-    augment = [a for a in ("flips", "rot90", "shift", "rotate") if c.get("data", {}).get(a)]
+    augment = [a for a in ("flips", "rot90", "shift", "shift_fraction", "rotate") if c.get("data", {}).get(a)]
     per = int(m.get("components_per_cluster") or 1)
     seed = data_seed(data)
     origin = f", generated with data seed {seed} (fresh stamps the preset was not tuned on)" if seed else ""

@@ -54,3 +54,40 @@ def test_make_dataset_applies_the_jitter_and_rejects_negative_maxima():
     np.testing.assert_array_equal(plain.numpy(), x)
     with pytest.raises(DataError, match="non-negative"):
         make_dataset(x, 8, augment_shift=-1.0)
+
+
+def test_shift_fraction_scales_with_the_stamp_side_and_excludes_pixels():
+    from astrovader.config import DataConfig
+    from astrovader.errors import ConfigError
+
+    cfg = DataConfig(shift_fraction=0.1).validate()
+    assert cfg.shift_pixels((8, 8, 1)) == pytest.approx(0.8)
+    assert cfg.shift_pixels((28, 40, 3)) == pytest.approx(2.8)  # the shorter side
+    assert DataConfig(shift=3.0).validate().shift_pixels((8, 8, 1)) == 3.0
+    assert DataConfig().validate().shift_pixels((8, 8, 1)) == 0.0
+    with pytest.raises(ConfigError, match="give one"):
+        DataConfig(shift=3.0, shift_fraction=0.1).validate()
+    with pytest.raises(ConfigError, match="shift_fraction"):
+        DataConfig(shift_fraction=0.6).validate()
+
+
+@pytest.mark.parametrize("side, expected", [(8, 0.8), (28, 2.8)])
+def test_training_jitters_by_the_fraction_of_its_own_stamps(monkeypatch, side, expected):
+    from types import SimpleNamespace
+
+    import astrovader.training as training
+    from astrovader.config import RunConfig
+
+    seen = {}
+
+    def capture(images, batch_size, **kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr(training, "make_dataset", capture)
+    cfg = RunConfig()
+    cfg.data.shift_fraction = 0.1
+    model = SimpleNamespace(distribute_strategy=SimpleNamespace(num_replicas_in_sync=1))
+    with pytest.raises(RuntimeError, match="captured"):
+        training.fit_recipe(model, cfg, np.zeros((4, side, side, 1), np.float32))
+    assert seen["augment_shift"] == pytest.approx(expected)

@@ -283,6 +283,8 @@ def test_plain_baseline_network_drops_every_invariance():
     plain.validate()  # a mirror-invariant encoder without rotations would be refused
     assert not plain.model.rotation_invariant and not plain.model.mirror_invariant
     assert not (plain.data.flips or plain.data.rotate or plain.data.shift)
+    jittered = quality._plain(load_preset("mnist-vade")).data  # its shift is a fraction of the stamp side
+    assert not (jittered.shift or jittered.shift_fraction or jittered.rotate)
 
 
 def test_clustering_jobs_of_other_seeds_or_methods_keep_each_others_rows(tmp_path):

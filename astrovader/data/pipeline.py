@@ -272,7 +272,7 @@ def make_dataset(
         augment_rot90: random multiples of 90-degree rotations (square stamps only);
             ``None`` = the config's ``rot90``.
         augment_shift: random sub-pixel shifts of up to this many pixels along each axis;
-            ``None`` = the config's ``shift``.
+            ``None`` = the config's ``shift`` (or ``shift_fraction`` of the stamp side).
         augment_rotate: random rotations by up to this many degrees either way;
             ``None`` = the config's ``rotate``.
         seed: shuffle/augmentation seed.
@@ -317,7 +317,7 @@ def make_dataset(
         shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     flips = bool(cfg.flips if (augment_flips is None and cfg is not None) else augment_flips)
     rot = bool(cfg.rot90 if (augment_rot90 is None and cfg is not None) else augment_rot90)
-    shift = float((cfg.shift if cfg is not None else 0.0) if augment_shift is None else augment_shift)
+    shift = float((cfg.shift_pixels(shape) if cfg is not None else 0.0) if augment_shift is None else augment_shift)
     angle = float((cfg.rotate if cfg is not None else 0.0) if augment_rotate is None else augment_rotate)
     if shift < 0 or angle < 0:
         raise DataError(f"augmentation shift={shift} / rotate={angle}: give non-negative maxima (pixels, degrees)")
