@@ -490,17 +490,26 @@ def settings_clash(result: dict[str, Any], config: dict[str, Any], data: dict[st
     recorded -> this job"``, or None. Fields only one side has (added to the code since) are not
     compared, nor the preset's name and description, nor the minimum numbers of updates
     (``train.pretrain_updates``, ``train.schedule_updates``): both configs are resolved on their
-    stamps (:func:`resolve_for_stamps`), so the epochs those minima set are what is compared."""
+    stamps (:func:`resolve_for_stamps`), so the epochs those minima set are what is compared.
+    Likewise the training shift is compared in pixels on the stamps, whether it was given as
+    ``data.shift`` or ``data.shift_fraction``."""
     def same(a, b) -> bool:
         return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
-    recorded, minima = result.get("config", {}), {"pretrain_updates", "schedule_updates"}
+    def pixels(d: dict, stamps: dict) -> float:  # DataConfig.shift_pixels of a recorded config
+        side = min((stamps.get("shape") or [0, 0])[:2])
+        return round(float(d.get("shift") or 0.0) or float(d.get("shift_fraction") or 0.0) * side, 9)
+
+    recorded, old_data = result.get("config", {}), result.get("data", {})
+    resolved = {"train": {"pretrain_updates", "schedule_updates"}, "data": {"shift", "shift_fraction"}}
     for section in ("model", "train", "data"):
         old, new = recorded.get(section, {}), config.get(section, {})
-        for key in sorted(set(old) & set(new) - (minima if section == "train" else set())):
+        for key in sorted(set(old) & set(new) - resolved.get(section, set())):
             if not same(old[key], new[key]):
                 return f"{section}.{key}: {old[key]!r} -> {new[key]!r}"
-    old_data = result.get("data", {})
+    shifts = pixels(recorded.get("data", {}), old_data), pixels(config.get("data", {}), data)
+    if shifts[0] != shifts[1]:
+        return f"data.shift: {shifts[0]:g} px -> {shifts[1]:g} px"
     for key in ("spec", "n", "shape", "class_counts", "class_fractions"):
         if not same(old_data.get(key), data.get(key)):
             return f"stamps {key}: {old_data.get(key)!r} -> {data.get(key)!r}"

@@ -351,6 +351,17 @@ def test_settings_clash_compares_the_epochs_a_minimum_of_updates_resolves_to(n, 
     assert quality.settings_clash({"config": resolved(4000), "data": data}, resolved(8000), data) == clash
 
 
+@pytest.mark.parametrize("shape, fraction, clash", [
+    ([8, 8, 1], 0.1, None), ([28, 28, 1], 0.1, "data.shift: 0.8 px -> 2.8 px"), ([8, 8, 1], 0.2, "data.shift: 0.8 px -> 1.6 px")])
+def test_settings_clash_compares_the_shift_in_pixels_on_the_stamps(shape, fraction, clash):
+    """0.8 px on 8x8 stamps ran as a tenth of their side did; the same fraction of 28 px did not."""
+    recorded = {"config": {"data": {"shift": 0.8, "rotate": 10.0}}, "data": {"spec": "builtin:x", "shape": [8, 8, 1]}}
+    job, stamps = {"data": {"shift": 0.0, "shift_fraction": fraction, "rotate": 10.0}}, {"spec": "builtin:x", "shape": shape}
+    if shape != [8, 8, 1]:  # the fraction of other stamps: compared before the stamps themselves
+        recorded["data"]["shape"] = shape
+    assert quality.settings_clash(recorded, job, stamps) == clash
+
+
 @pytest.mark.parametrize("set_name", sorted(quality.CLUSTERING_SETS))
 def test_committed_clustering_rows_record_the_shipped_presets_settings(set_name):
     """Each shipped preset's committed benchmark (RESULTS.md's headline rows) was run with the
