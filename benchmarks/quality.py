@@ -496,9 +496,11 @@ def settings_clash(result: dict[str, Any], config: dict[str, Any], data: dict[st
     def same(a, b) -> bool:
         return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
-    def pixels(d: dict, stamps: dict) -> float:  # DataConfig.shift_pixels of a recorded config
-        side = min((stamps.get("shape") or [0, 0])[:2])
-        return round(float(d.get("shift") or 0.0) or float(d.get("shift_fraction") or 0.0) * side, 9)
+    def pixels(d: dict, stamps: dict) -> float:  # the shift of a recorded config on its stamps
+        from astrovader.config import DataConfig
+
+        cfg = DataConfig(shift=float(d.get("shift") or 0.0), shift_fraction=float(d.get("shift_fraction") or 0.0))
+        return round(cfg.shift_pixels(stamps.get("shape") or (0, 0)), 9)
 
     recorded, old_data = result.get("config", {}), result.get("data", {})
     resolved = {"train": {"pretrain_updates", "schedule_updates"}, "data": {"shift", "shift_fraction"}}

@@ -357,7 +357,7 @@ def test_settings_clash_compares_the_shift_in_pixels_on_the_stamps(shape, fracti
     """0.8 px on 8x8 stamps ran as a tenth of their side did; the same fraction of 28 px did not."""
     recorded = {"config": {"data": {"shift": 0.8, "rotate": 10.0}}, "data": {"spec": "builtin:x", "shape": [8, 8, 1]}}
     job, stamps = {"data": {"shift": 0.0, "shift_fraction": fraction, "rotate": 10.0}}, {"spec": "builtin:x", "shape": shape}
-    if shape != [8, 8, 1]:  # the fraction of other stamps: compared before the stamps themselves
+    if shape != [8, 8, 1]:  # rows of 0.8 px on 28x28 stamps: a tenth of those is 2.8 px
         recorded["data"]["shape"] = shape
     assert quality.settings_clash(recorded, job, stamps) == clash
 
