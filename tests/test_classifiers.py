@@ -161,6 +161,22 @@ def test_augmented_batches_flip_stamps_and_keep_their_labels():
     assert corners == {(0, 0), (0, 4), (4, 0), (4, 4)}  # the marker moved: stamps were flipped/rotated
 
 
+def test_augmented_batches_shift_by_a_fraction_of_the_stamp_side():
+    from astrovader.config import DataConfig
+
+    yy, xx = np.mgrid[:10, :10]
+    x = np.repeat(np.exp(-((xx - 4.5) ** 2 + (yy - 4.5) ** 2) / 2.0)[None, :, :, None], 16, 0).astype("float32")
+    y = np.arange(16) % 2
+
+    def centroids(cfg):
+        xb = np.concatenate([b.numpy() for b, _ in augmented_batches(x, y, cfg, batch_size=8, seed=1)])[..., 0]
+        return np.stack([(xb * xx).sum((1, 2)), (xb * yy).sum((1, 2))], 1) / xb.sum((1, 2))[:, None]
+
+    np.testing.assert_allclose(centroids(DataConfig()), 4.5, atol=1e-4)
+    moved = np.abs(centroids(DataConfig(shift_fraction=0.2)) - 4.5)
+    assert moved.max() > 0.3 and moved.max() <= 2.0 + 0.05  # up to a fifth of the 10-px side
+
+
 def test_deep_hits_trains_with_augmentation(monkeypatch):
     import astrovader.supervised as sup
 
@@ -176,6 +192,9 @@ def test_deep_hits_trains_with_augmentation(monkeypatch):
     model, hist = fit_classifier(cfg, x, y, epochs=2)
     assert len(calls) == 1 and calls[0].flips  # trained through the augmented batches
     assert int(model.optimizer.iterations) == 4 and np.isfinite(hist[0].history["loss"]).all()
+    cfg.data.flips, cfg.data.shift_fraction = False, 0.1  # a shift given as a fraction of the side alone
+    fit_classifier(cfg, x, y, epochs=1)
+    assert len(calls) == 2 and calls[1].shift_fraction == 0.1
 
 
 def test_scores_match_sklearn_and_det_curve():
