@@ -91,3 +91,15 @@ def test_training_jitters_by_the_fraction_of_its_own_stamps(monkeypatch, side, e
     with pytest.raises(RuntimeError, match="captured"):
         training.fit_recipe(model, cfg, np.zeros((4, side, side, 1), np.float32))
     assert seen["augment_shift"] == pytest.approx(expected)
+
+
+def test_streamed_stamps_shift_by_the_fraction_of_their_side(tmp_path):
+    from astrovader.config import DataConfig
+
+    yy, xx = np.mgrid[:10, :10]
+    x = np.repeat(np.exp(-((xx - 4.5) ** 2 + (yy - 4.5) ** 2) / 2.0)[None, :, :, None], 16, 0).astype("float32")
+    np.savez(tmp_path / "stamps.npz", images=x)
+    batch = next(iter(make_dataset(DataConfig(spec=str(tmp_path / "stamps.npz"), shift_fraction=0.2), 16,
+                                   shuffle=False))).numpy()[..., 0]
+    moved = np.abs((batch * xx).sum((1, 2)) / batch.sum((1, 2)) - 4.5)
+    assert moved.max() > 0.3 and moved.max() <= 2.0 + 0.05  # up to a fifth of the 10-px side
